@@ -1,0 +1,1 @@
+"""Events to workflow submissions, with Argo Events semantics; knows nothing of HTTP."""

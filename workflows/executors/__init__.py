@@ -1,0 +1,1 @@
+"""Executors: run one resolved pod (local processes or a Kubernetes Pod) and report what happened."""

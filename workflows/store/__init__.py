@@ -1,0 +1,1 @@
+"""Stores of runs, templates, logs and the memoization cache: in memory, or SQLite."""
