@@ -135,10 +135,6 @@ class NodeStatus:
     hooked: bool = False
     retried: bool = False
     memoization: Mapping[str, Any] | None = None  # {"hit", "key", "cacheName"}
-    # Engine bookkeeping kept in the status so a restart knows it (not Argo fields; dumped
-    # under gittrigger-prefixed keys that Argo clients ignore).
-    deadline: datetime | None = None  # when a running leaf or scope must be stopped
-    retry_at: datetime | None = None  # a Retry node waiting out its backoff
     host_node_name: str | None = None
 
 
