@@ -286,6 +286,13 @@ async def test_get_keeps_the_shape_without_nodes(store: Store) -> None:
     assert (await store.get("default", "empty"))["status"]["nodes"] == {}
 
 
+async def test_nodes_come_back_ordered_by_id(store: Store) -> None:
+    """Reads return status.nodes ordered by node id (as Argo's JSON map), whatever the write order."""
+    await store.create(run("w", nodes={i: node(i) for i in ("w-3", "w-1", "w-2")}))
+    assert list((await store.get("default", "w"))["status"]["nodes"]) == ["w-1", "w-2", "w-3"]
+    assert list((await store.list(None)).items[0]["status"]["nodes"]) == ["w-1", "w-2", "w-3"]
+
+
 async def test_list_is_newest_first(store: Store, clock: FakeClock) -> None:
     """Ordered by creationTimestamp, newest first; runs of the same second by creation order."""
     await store.create(run("old"))
@@ -551,6 +558,8 @@ async def test_sqlite_synchronous_level_is_an_option(tmp_path: Path, level: str,
         assert await store._run(lambda conn: conn.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
     with pytest.raises(InvalidSpec):
         SqliteStore(tmp_path / "s.db", synchronous="SOMETIMES")
+    with pytest.raises(InvalidSpec):
+        SqliteStore(tmp_path / "s.db", flush_lines=0)
 
 
 async def test_sqlite_background_flusher_and_close(tmp_path: Path) -> None:

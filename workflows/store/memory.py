@@ -175,7 +175,8 @@ class MemoryStore:
     @staticmethod
     def _assemble(run: _Run) -> RawObject:
         head: RawObject = objects.copy_json(run.head)
-        return objects.join_nodes(head, objects.copy_json(run.nodes))
+        # By node id, as the SQLite store reads them and as Go's JSON encoder writes Argo's map.
+        return objects.join_nodes(head, objects.copy_json(dict(sorted(run.nodes.items()))))
 
     # -- ObjectStore -----------------------------------------------------------------------
 

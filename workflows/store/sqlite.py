@@ -109,7 +109,7 @@ def _load_nodes(conn: sqlite3.Connection, uids: Sequence[str]) -> dict[str, dict
         chunk = uids[i : i + _CHUNK]
         rows = conn.execute(
             "SELECT workflow_uid, node_id, body FROM nodes"
-            f" WHERE workflow_uid IN ({','.join('?' * len(chunk))})",
+            f" WHERE workflow_uid IN ({','.join('?' * len(chunk))}) ORDER BY workflow_uid, node_id",
             chunk,
         )
         for uid, node_id, body in rows:
@@ -132,6 +132,10 @@ class SqliteStore:
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS_LEVELS:
             raise InvalidSpec("synchronous", f"must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
+        for option, value in (("busy_timeout_s", busy_timeout_s), ("flush_interval_s", flush_interval_s),
+                              ("flush_lines", flush_lines)):
+            if not value > 0:
+                raise InvalidSpec(option, f"must be positive, got {value}")
         self.path = os.fspath(path)
         self._synchronous = synchronous.upper()
         self._busy_timeout_s = busy_timeout_s
@@ -142,6 +146,7 @@ class SqliteStore:
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._closed = False
+        self._closing = False  # close() began: the flusher ends, append() refuses lines
         self._buffer: list[LogLine] = []
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -183,8 +188,8 @@ class SqliteStore:
             return
         try:
             if self._flusher is not None:
-                self._wake.set()
                 self._closing = True
+                self._wake.set()
                 await self._flusher
             await self.flush()
         finally:
@@ -198,8 +203,6 @@ class SqliteStore:
         await self.close()
 
     # -- connections -----------------------------------------------------------------------
-
-    _closing = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -263,7 +266,7 @@ class SqliteStore:
         assert ns is not None
         head, nodes = objects.split_nodes(workflow)
         head = objects.copy_json(head)
-        rows = [(node_id, objects.dumps(node)) for node_id, node in (nodes or {}).items()]
+        rows = sorted((node_id, objects.dumps(node)) for node_id, node in (nodes or {}).items())
         now = self._clock()
 
         def insert(conn: sqlite3.Connection) -> str:
@@ -307,7 +310,9 @@ class SqliteStore:
                 ).fetchone()
                 if row is None:
                     raise NotFound("workflow", f"{namespace}/{name}")
-                nodes = conn.execute("SELECT node_id, body FROM nodes WHERE workflow_uid = ?", (row[0],))
+                nodes = conn.execute(
+                    "SELECT node_id, body FROM nodes WHERE workflow_uid = ? ORDER BY node_id", (row[0],)
+                )
                 return objects.join_nodes(json.loads(row[1]), {n: json.loads(b) for n, b in nodes})
 
         return await self._run(select)
@@ -338,18 +343,18 @@ class SqliteStore:
             where.append("substr(name, 1, ?) = ?")  # not LIKE: names may hold % and _
             params += [len(options.name_prefix), options.name_prefix]
         sql = (
-            f"SELECT name, uid, created, seq, labels, body FROM workflows WHERE {' AND '.join(where)}"
+            f"SELECT name, uid, created, seq, phase, labels, body FROM workflows WHERE {' AND '.join(where)}"
             " ORDER BY created DESC, seq DESC"
         )
-        by_labels = _no_phase(options)
 
         def select(conn: sqlite3.Connection) -> Page:
             with _transaction(conn, write=False):
                 version = _version(conn)
                 picked: list[tuple[str, str, int, str]] = []
                 more = False
-                for name, uid, created, seq, labels, body in conn.execute(sql, params):
-                    if not objects.matches(name=name, labels=json.loads(labels), phase="", options=by_labels):
+                for name, uid, created, seq, phase, labels, body in conn.execute(sql, params):
+                    labels = json.loads(labels)
+                    if not objects.matches(name=name, labels=labels, phase=phase, options=options):
                         continue
                     if limit is not None and len(picked) == limit:
                         more = True
@@ -643,11 +648,3 @@ class SqliteStore:
                 )
 
         await self._run(put)
-
-
-def _no_phase(options: ListOptions) -> ListOptions:
-    """The options without the phase filter (applied in SQL already)."""
-    return ListOptions(
-        labels=options.labels, label_exists=options.label_exists,
-        label_not_equal=options.label_not_equal, name_prefix=options.name_prefix,
-    )
