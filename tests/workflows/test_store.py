@@ -344,10 +344,13 @@ async def test_list_pages_stably_under_inserts(store: Store, clock: FakeClock) -
     assert [f"w{i}" for i in reversed(range(7))] == seen
 
 
-async def test_list_rejects_a_foreign_token(store: Store) -> None:
-    """A malformed continue token is an InvalidSpec."""
+@pytest.mark.parametrize("options", [
+    ListOptions(continue_token="garbage!"), ListOptions(limit=-1), ListOptions(phases="Running"),
+], ids=["foreign-token", "negative-limit", "phases-as-string"])
+async def test_list_rejects_bad_options(store: Store, options: ListOptions) -> None:
+    """Options that cannot mean anything are an InvalidSpec, not a silently odd page."""
     with pytest.raises(InvalidSpec):
-        await store.list(None, ListOptions(continue_token="garbage!"))
+        await store.list(None, options)
 
 
 async def test_delete_removes_run_nodes_and_logs(store: Store) -> None:

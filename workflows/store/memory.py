@@ -80,7 +80,7 @@ class MemoryStore:
     async def list(self, namespace: str | None, options: ListOptions | None = None) -> Page:
         """Runs newest first, filtered and paged as :class:`ListOptions` says."""
         options = options or ListOptions()
-        limit = objects.check_limit(options)
+        limit = objects.check_options(options)
         cursor = objects.decode_continue(options.continue_token) if options.continue_token else None
         runs = sorted(
             (r for (ns, _), r in self._runs.items() if namespace is None or ns == namespace),

@@ -221,8 +221,10 @@ def decode_continue(token: str) -> tuple[str, int]:
     return created, seq
 
 
-def check_limit(options: ListOptions) -> int | None:
-    """The page size, validated (None or 0 means no limit, as in Kubernetes)."""
+def check_options(options: ListOptions) -> int | None:
+    """Validate list options; returns the page size (None or 0 means no limit, as in Kubernetes)."""
+    if isinstance(options.phases, str):  # a bare "Running" would match by substring/characters
+        raise InvalidSpec("phases", "must be a collection of phases, not a string")
     limit = options.limit
     if limit is not None and limit < 0:
         raise InvalidSpec("limit", f"must not be negative, got {limit}")

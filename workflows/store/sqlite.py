@@ -325,7 +325,7 @@ class SqliteStore:
         fetched in one query per 500 runs.
         """
         options = options or ListOptions()
-        limit = objects.check_limit(options)
+        limit = objects.check_options(options)
         where: list[str] = ["1 = 1"]
         params: list[Any] = []
         if namespace is not None:
