@@ -117,6 +117,16 @@ def test_malformed_continue_token_names_continue(token: str) -> None:
     assert e.value.path == "continue"
 
 
+@pytest.mark.parametrize(("meta", "expected"), [
+    ({"name": "given", "generateName": "gen-"}, r"given"),
+    ({"generateName": "gen-"}, r"gen-[a-z0-9]{5}"),
+    ({"generateName": "x" * 70}, r"x{58}[a-z0-9]{5}"),
+], ids=["name-wins", "generated", "long-prefix-cut"])
+def test_candidate_name(meta: dict[str, str], expected: str) -> None:
+    """A given name wins over generateName; generated names stay within 63 characters."""
+    assert re.fullmatch(expected, objects.candidate_name(objects.identity({"metadata": meta})))
+
+
 def test_continue_token_round_trips() -> None:
     """The token is opaque but carries the cursor."""
     token = objects.encode_continue("2024-05-01T12:00:00Z", 42)

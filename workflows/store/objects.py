@@ -26,6 +26,7 @@ DEFAULT_NAMESPACE: Final = "default"
 # vowels or look-alikes, so generated names never spell words or confuse 0/o, 1/l.
 _SUFFIX_ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"
 SUFFIX_LENGTH: Final = 5
+_MAX_NAME: Final = 63
 GENERATE_ATTEMPTS: Final = 16  # collisions need 27**5 (14M) names per prefix to be likely
 
 
@@ -107,7 +108,8 @@ def candidate_name(ident: Identity) -> str:
     if ident.name is not None:
         return ident.name
     assert ident.generate_name is not None
-    return ident.generate_name + random_suffix()
+    # Kubernetes keeps generated names within a DNS label: the prefix is cut to 63 - 5 characters.
+    return ident.generate_name[: _MAX_NAME - SUFFIX_LENGTH] + random_suffix()
 
 
 def stamp(
