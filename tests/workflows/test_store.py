@@ -556,9 +556,11 @@ async def test_sqlite_locked_database_is_unavailable(tmp_path: Path) -> None:
         await store.create(run("w"))
 
 
-@pytest.mark.parametrize("where", ["missing-dir/s.db", "."], ids=["missing-dir", "a-directory"])
+@pytest.mark.parametrize("where", ["missing-dir/s.db", ".", "garbage.db"],
+                         ids=["missing-dir", "a-directory", "not-a-database"])
 async def test_sqlite_unopenable_path_is_unavailable(tmp_path: Path, where: str) -> None:
-    """A path that cannot hold a database fails open() with Unavailable."""
+    """A path that cannot hold a database fails open() with Unavailable, not a sqlite3 error."""
+    (tmp_path / "garbage.db").write_bytes(b"this is not an SQLite database, just bytes" * 100)
     with pytest.raises(Unavailable):
         await SqliteStore.open(tmp_path / where)
 
