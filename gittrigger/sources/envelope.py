@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qs
 
 from gittrigger.sources import headers as hdr
@@ -39,6 +39,48 @@ class EventParts:
     context: Mapping[str, Any]
     data: Mapping[str, Any]
     delivery_id: str | None
+
+
+class WebhookHost(Protocol):
+    """What every host module (``github``, ``gitlab``, ``gitea``, ``bitbucket``, ``generic``) offers.
+
+    The modules satisfy it structurally, so the HTTP edge can hold ``{"github": github, ...}``
+    typed as ``Mapping[str, WebhookHost]`` and call them alike.
+    """
+
+    @property
+    def SOURCE_TYPE(self) -> str:  # upper case: it is a module constant on the host modules
+        """The EventSource type this host serves (``github``...)."""
+        ...
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: bytes | None) -> None:
+        """Raise :class:`SignatureRejected` unless the delivery is signed with ``secret`` (if any)."""
+        ...
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        """The host's id of this delivery, the dedup key; ``None`` when it sends none."""
+        ...
+
+    def event_type(self, headers: Mapping[str, str], body: bytes) -> str:
+        """The host's name for the kind of event (``push``, ``Push Hook``, ``repo:push``)."""
+        ...
+
+    def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Whether this is a set-up ping to answer 2xx without dispatching."""
+        ...
+
+    def to_event(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        source_name: str,
+        event_name: str,
+        received_at: datetime,
+        metadata: Mapping[str, str] | None = None,
+    ) -> EventParts:
+        """The Argo Events event for a verified delivery; :class:`WebhookRejected` if malformed."""
+        ...
 
 
 def decode_json(body: bytes) -> Any:

@@ -15,7 +15,7 @@ import pytest
 
 from gittrigger.sources import bitbucket, generic, gitea, github, gitlab
 from gittrigger.sources import headers as hdr
-from gittrigger.sources.envelope import MASK, rfc3339
+from gittrigger.sources.envelope import MASK, WebhookHost, rfc3339
 from gittrigger.sources.errors import SignatureRejected, WebhookRejected
 from workflows.errors import ErrorCode, WorkflowError
 
@@ -58,6 +58,8 @@ SIGNATURE_CASES: list[tuple[ModuleType, dict[str, str], str | None]] = [
     (gitlab, {"x-gitlab-token": SECRET.decode()}, None),
     (gitlab, {"X-Gitlab-Token": "guess"}, "token mismatch in X-Gitlab-Token"),
     (gitlab, {}, "missing X-Gitlab-Token header"),
+    (gitlab, {"X-Gitlab-Token": "s\udce9cret"}, "token mismatch in X-Gitlab-Token"),
+    (github, {"X-Hub-Signature-256": "sha256=\u00e9\u00e9"}, "does not hold a hex digest"),
     (gitea, {"X-Gitea-Signature": hexmac(BODY)}, None),
     (gitea, {"X-Forgejo-Signature": hexmac(BODY)}, None),
     (gitea, {"X-Gitea-Signature": "", "X-Forgejo-Signature": hexmac(BODY)}, None),
@@ -91,6 +93,8 @@ SIGNATURE_CASES: list[tuple[ModuleType, dict[str, str], str | None]] = [
         "gitlab-lowercase-name",
         "gitlab-wrong",
         "gitlab-missing",
+        "gitlab-undecodable-byte",
+        "github-non-ascii",
         "gitea-valid",
         "forgejo-valid",
         "gitea-empty-forgejo-set",
@@ -544,3 +548,21 @@ def test_naive_receive_time_is_a_programming_error() -> None:
     """A naive datetime has no meaning as an event time."""
     with pytest.raises(ValueError, match="timezone-aware"):
         rfc3339(datetime(2024, 1, 1))
+
+
+HOSTS: Mapping[str, WebhookHost] = {
+    "github": github,
+    "gitlab": gitlab,
+    "gitea": gitea,
+    "bitbucket": bitbucket,
+    "webhook": generic,
+}
+
+
+@pytest.mark.parametrize("source_type", sorted(HOSTS), ids=str)
+def test_every_host_module_offers_the_same_calls(source_type: str) -> None:
+    """The HTTP edge can treat the host modules alike (mypy checks the WebhookHost Protocol)."""
+    module = HOSTS[source_type]
+    assert source_type == module.SOURCE_TYPE
+    for member in ("verify", "delivery_id", "event_type", "is_ping", "to_event"):
+        assert callable(getattr(module, member))
