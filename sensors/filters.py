@@ -44,11 +44,8 @@ from sensors.filterspec import (
 )
 from sensors.gotemplate import TemplateError, render
 from sensors.model import EventDependency
-
-try:
-    from workflows.expressions import evaluate as _evaluate
-except ImportError:  # pragma: no cover - until workflows.expressions lands
-    _evaluate = None
+from workflows.errors import WorkflowError
+from workflows.expressions import evaluate as evaluate_expr
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,11 +187,9 @@ def _exprs(filters: tuple[ExprFilter, ...], operator: LogicalOperator, data: Any
 
 
 def _run_expr(source: str, env: Mapping[str, Any]) -> tuple[bool, str]:
-    if _evaluate is None:
-        return False, "expression support is not available"
     try:
-        result = _evaluate(source, env)
-    except Exception as exc:  # any failure of a user's expression fails the filter, with its message
+        result = evaluate_expr(source, env)
+    except WorkflowError as exc:  # ExpressionError: the user's expression fails the filter, with its message
         return False, f"error: {exc}"
     return result is True, f"{_short(paths.to_json(result))}"
 
