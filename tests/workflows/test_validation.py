@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from workflows.linting import lint_paths
 from workflows.loading import load_paths, parse_sourced
 from workflows.model.wire import parse_object
 from workflows.resolution import DictTemplateGetter
@@ -354,3 +355,46 @@ def test_argo_examples_validate_cleanly() -> None:
     getter = DictTemplateGetter(obj for _, obj in objects)
     found = [f"{source}: {problem}" for source, obj in objects for problem in validate(obj, getter=getter)]
     assert found == []
+
+
+def test_lint_paths(tmp_path: Path) -> None:
+    """Templates among the files serve the others' references; bad files are one line each."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "lib.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": {"name": "shared"},
+        "spec": {"templates": [{"name": "t", "container": {"image": "busybox"}}]}}))
+    (tmp_path / "ci.yaml").write_text(HEAD + """\
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: A, templateRef: {name: shared, template: t}}
+      - {name: B, templateRef: {name: elsewhere, template: t}, dependencies: [E]}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata: {name: ignored}
+""")
+    (tmp_path / "broken.yaml").write_text("a: [1\n")
+    (tmp_path / "bad.yml").write_text(HEAD + "  templates: [{name: main}]\n")
+    extra = parse_object({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
+                          "metadata": {"name": "elsewhere"}, "spec": {"templates": [
+                              {"name": "t", "suspend": {}}]}})
+    lines = lint_paths([tmp_path])
+    assert lines == [
+        f"{tmp_path}/bad.yml: spec.templates[0]: template 'main' has no body: one of container, script, "
+        "containerSet, steps, dag, suspend, resource, http, data, plugin is required",
+        f"{tmp_path}/broken.yaml: line 2, column 1: expected ',' or ']', but got '<stream end>'",
+        f"{tmp_path}/ci.yaml#1: spec.templates[0].dag.tasks[1].dependencies: unknown task 'E'",
+        f"{tmp_path}/ci.yaml#1: spec.templates[0].dag.tasks[1].templateRef.name: WorkflowTemplate 'elsewhere' not found",
+    ]
+    with_extra = lint_paths([tmp_path / "ci.yaml"], getter_extra=[extra, LIB])
+    assert with_extra == [
+        f"{tmp_path}/ci.yaml#1: spec.templates[0].dag.tasks[0].templateRef.name: WorkflowTemplate 'shared' not found",
+        f"{tmp_path}/ci.yaml#1: spec.templates[0].dag.tasks[1].dependencies: unknown task 'E'",
+    ]
+
+
+def test_lint_clean(tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text(HEAD + "  templates: [{name: main, container: {image: x}}]\n")
+    assert lint_paths([tmp_path]) == []
