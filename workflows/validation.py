@@ -44,8 +44,10 @@ from workflows.resolution import (
 
 _TAG: Final = re.compile(r"{{\s*([^{}]+?)\s*}}")
 _QUOTED: Final = r"\[\s*['\"]([^'\"]+)['\"]\s*\]"  # ['name'] / ["name"]
-_EXPR_PARAM: Final = re.compile(r"\b(inputs|workflow)\.parameters(?:\.([A-Za-z_][\w-]*)|" + _QUOTED + ")")
-_EXPR_NODE: Final = re.compile(r"(?<![\w.'\"])(steps|tasks)(?:\.([A-Za-z_]\w*)|" + _QUOTED + ")")
+_NOT_AFTER: Final = r"(?<![\w.'\"])"  # a root name, not a member or inside a string
+_IDENT: Final = r"(?:\.([A-Za-z_]\w*)|" + _QUOTED + ")"  # .name or ['name']
+_EXPR_PARAM: Final = re.compile(_NOT_AFTER + r"(inputs|workflow)\.parameters" + _IDENT)
+_EXPR_NODE: Final = re.compile(_NOT_AFTER + r"(steps|tasks)" + _IDENT)
 _DURATION: Final = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$|^0$")
 _INT: Final = re.compile(r"^-?\d+$")
 _CHECKED_ROOTS: Final = ("item", "steps.", "inputs.", "pod.", "workflow.", "tasks.")
@@ -345,6 +347,10 @@ def _depends_names(depends: str) -> list[str]:
     return names
 
 
+def _items_conditions(depends: str) -> list[str]:
+    return re.findall(r"([\w-]+)\.(?:AnySucceeded|AllFailed)\b", depends)
+
+
 def _check_dag(ctx: _Context, template: Template, *, path: str, loop: bool) -> None:
     assert template.dag is not None
     tasks = template.dag.tasks
@@ -371,6 +377,10 @@ def _check_dag(ctx: _Context, template: Template, *, path: str, loop: bool) -> N
         field_name = "dependencies"
         if task.depends:
             mine, field_name = _depends_names(task.depends), "depends"
+            for dep in _items_conditions(task.depends):
+                if dep in index and not tasks[index[dep]].expands:
+                    ctx.add(f"{task_path}.depends", f"{dep!r} has no items (withItems, withParam or "
+                            "withSequence), so .AnySucceeded/.AllFailed do not apply")
         for dep in mine:
             if dep not in index:
                 ctx.add(f"{task_path}.{field_name}", f"unknown task {dep!r}")

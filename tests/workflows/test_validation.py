@@ -133,10 +133,12 @@ CASES: list[tuple[str, str, list[str]]] = [
         - name: main
           dag:
             tasks:
-            - {name: A, template: echo, depends: "Z.Succeeded"}
+            - {name: A, template: echo, depends: "Z.Succeeded || D.AnySucceeded"}
             - {name: B, template: echo, dependencies: [A], depends: A}
             - {name: C, template: echo, dependencies: [A], continueOn: {failed: true}}
+            - {name: D, template: echo}
     """, ["spec.templates[0].dag.tasks[0].depends: unknown task 'Z'",
+          "spec.templates[0].dag.tasks[0].depends: 'D' has no items (withItems, withParam or withSequence), so .AnySucceeded/.AllFailed do not apply",
           "spec.templates[0].dag.tasks[1]: only one of dependencies and depends may be given",
           "spec.templates[0].dag.tasks[2].dependencies: cannot be mixed with depends in the same DAG",
           "spec.templates[0].dag.tasks[2].continueOn: cannot be used with depends (use depends: \"x.Failed\")"]),
