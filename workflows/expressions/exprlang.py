@@ -14,7 +14,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from workflows.errors import ExpressionError
 from workflows.expressions import exprbuiltins
@@ -301,3 +301,81 @@ def check_syntax(source: str) -> None:
         compile_expression(source)
     except EvalError as exc:
         raise ExpressionError(source, str(exc)) from None
+
+
+def _member_path(node: Member) -> tuple[str, ...] | None:
+    """``a.b['c']`` as ("a", "b", "c"); None when any step is computed, optional or not on a name."""
+    parts: list[str] = []
+    current: Node = node
+    while isinstance(current, Member):
+        if current.optional or not isinstance(current.prop, Lit) or not isinstance(current.prop.value, str):
+            return None
+        parts.append(current.prop.value)
+        current = current.obj
+    if not isinstance(current, Ident):
+        return None
+    parts.append(current.name)
+    return tuple(reversed(parts))
+
+
+def _walk(node: Node, out: list[tuple[str, ...]], *, guarded: bool) -> None:
+    """Collect variable paths as Argo's identifierVisitor does, skipping members under ``??``/``?.``."""
+    if isinstance(node, Ident):
+        out.append((node.name,))
+    elif isinstance(node, Member):
+        path = _member_path(node)
+        if path is not None and not guarded and path[0] != "sprig":
+            out.append(path)
+        # the object of an optional access is guarded, but its own root identifier is not
+        _walk(node.obj, out, guarded=guarded or node.optional)
+        _walk(node.prop, out, guarded=False)
+    elif isinstance(node, Call):
+        if isinstance(node.callee, Ident):
+            if node.callee.name not in exprbuiltins.BUILTINS and node.callee.name not in _FUNCTION_NAMES \
+                    and node.callee.name not in exprbuiltins.PREDICATE_FUNCTIONS:
+                out.append((node.callee.name,))
+        else:
+            _walk(node.callee, out, guarded=guarded)
+        for arg in node.args:
+            _walk(arg, out, guarded=False)
+    elif isinstance(node, Binary):
+        _walk(node.left, out, guarded=node.op == "??")
+        _walk(node.right, out, guarded=False)
+    elif isinstance(node, Chain | Closure):
+        _walk(node.node if isinstance(node, Chain) else node.body, out, guarded=guarded)
+    elif isinstance(node, Unary):
+        _walk(node.operand, out, guarded=False)
+    elif isinstance(node, Ternary):
+        for child in (node.cond, node.then, node.other):
+            _walk(child, out, guarded=False)
+    elif isinstance(node, Slice):
+        for part in (node.obj, node.lo, node.hi):
+            if part is not None:
+                _walk(part, out, guarded=False)
+    elif isinstance(node, Array):
+        for item in node.items:
+            _walk(item, out, guarded=False)
+    elif isinstance(node, MapLit):
+        for key, value in node.pairs:
+            _walk(key, out, guarded=False)
+            _walk(value, out, guarded=False)
+
+
+# Argo's environment functions; their names are not variables a scope must provide.
+_FUNCTION_NAMES: Final = frozenset({"asInt", "asFloat", "jsonpath", "toJson", "sprig"})
+
+
+def referenced_paths(source: str) -> list[tuple[str, ...]]:
+    """The variable paths an expression reads, in order, without duplicates; syntax errors raise."""
+    try:
+        tree = compile_expression(source)
+    except EvalError as exc:
+        raise ExpressionError(source, str(exc)) from None
+    found: list[tuple[str, ...]] = []
+    _walk(tree, found, guarded=False)
+    return list(dict.fromkeys(p for p in found if p[0] not in _FUNCTION_NAMES))
+
+
+def referenced_names(source: str) -> set[str]:
+    """Dotted names an expression needs (``inputs.parameters.x``, ``steps.a.outputs.result``)."""
+    return {".".join(path) for path in referenced_paths(source)}
