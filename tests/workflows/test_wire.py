@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 import textwrap
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -342,3 +344,57 @@ def test_dump_many_nodes() -> None:
     nodes = {NodeId(f"wf-{i}"): node(str(i), started_at=T0, children=(NodeId("c"),)) for i in range(10_000)}
     status = WorkflowStatus(nodes=MappingProxyType(nodes))
     assert wire.parse_status(wire.dump_status(status)) == status
+
+
+def random_node(rng: random.Random, i: int) -> NodeStatus:
+    """A node with a random subset of optional fields set."""
+    def maybe(value: Any) -> Any:
+        return value if rng.random() < 0.5 else None
+
+    def io() -> NodeIO:
+        return NodeIO(
+            parameters=tuple((f"p{j}", rng.choice(["", "1", "x y", '{"a": 1}']))
+                             for j in range(rng.randint(0, 2))),
+            artifacts=tuple(ArtifactRef(name=f"a{j}", path=maybe(f"/tmp/{j}"), key=maybe(f"k/{j}.tgz"),
+                                        archive_none=rng.random() < 0.5) for j in range(rng.randint(0, 2))),
+            result=maybe("out"), exit_code=maybe(str(rng.randint(0, 3))),
+        )
+
+    return NodeStatus(
+        id=NodeId(f"wf-{i}"), name=f"wf.s{i}", display_name=f"s{i}", type=rng.choice(list(NodeType)),
+        phase=rng.choice(list(NodePhase)), template_name=maybe("t"), template_scope=maybe("local/wf"),
+        boundary_id=maybe(NodeId("wf")),
+        children=tuple(NodeId(f"wf-{i}-{j}") for j in range(rng.randint(0, 3))),
+        outbound_nodes=tuple(NodeId(f"wf-{j}") for j in range(rng.randint(0, 2))),
+        inputs=maybe(io()), outputs=maybe(io()), started_at=maybe(T0), finished_at=maybe(T1),
+        message=maybe("m"), pod_ip=maybe("10.1.2.3"), daemoned=rng.random() < 0.2, hooked=rng.random() < 0.2,
+        retried=rng.random() < 0.2, host_node_name=maybe("node-1"),
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_trees_round_trip(seed: int) -> None:
+    """parse_status(dump_status(x)) == x over seeded random trees, also through JSON text."""
+    rng = random.Random(seed)
+    nodes = {n.id: n for n in (random_node(rng, i) for i in range(50))}
+    status = WorkflowStatus(phase=rng.choice(list(WorkflowPhase)), started_at=T0,
+                            nodes=MappingProxyType(nodes))
+    assert wire.parse_status(json.loads(json.dumps(wire.dump_status(status)))) == status
+
+
+def test_dump_object_round_trips_through_parse() -> None:
+    """dump_object gives a manifest that parses back to an equal object (cron fields included)."""
+    for text in (WF, """
+        apiVersion: argoproj.io/v1alpha1
+        kind: CronWorkflow
+        metadata: {name: c, namespace: ns, labels: {a: b}, creationTimestamp: "2026-11-26T15:04:05Z"}
+        spec:
+          schedules: ["0 1 * * *"]
+          timezone: UTC
+          suspend: true
+          workflowMetadata: {labels: {x: y}}
+          workflowSpec: {entrypoint: x, templates: [{name: x, suspend: {}}]}
+    """):
+        obj = wire.parse_object(doc(text))
+        again = wire.parse_object(wire.dump_object(obj))
+        assert again == obj

@@ -315,6 +315,44 @@ def parse_metadata(raw: Raw, *, path: str) -> ObjectMeta:
     )
 
 
+def dump_metadata(meta: ObjectMeta) -> dict[str, Any]:
+    """Inverse of :func:`parse_metadata` (unset fields omitted)."""
+    out: dict[str, Any] = {}
+    for key, value in (("name", meta.name), ("generateName", meta.generate_name),
+                       ("namespace", meta.namespace), ("uid", meta.uid),
+                       ("resourceVersion", meta.resource_version)):
+        if value is not None:
+            out[key] = value
+    if meta.creation_timestamp is not None:
+        out["creationTimestamp"] = format_time(meta.creation_timestamp)
+    if meta.labels:
+        out["labels"] = dict(meta.labels)
+    if meta.annotations:
+        out["annotations"] = dict(meta.annotations)
+    return out
+
+
+def dump_object(workflow: Workflow) -> dict[str, Any]:
+    """The manifest of an object (no status): metadata dumped, the spec as its raw wire form."""
+    spec: dict[str, Any] = dict(workflow.spec.raw)
+    if workflow.cron is not None:
+        cron = workflow.cron
+        spec = {"schedules": list(cron.schedules), "concurrencyPolicy": cron.concurrency_policy,
+                "workflowSpec": spec}
+        for key, value in (("timezone", cron.timezone),
+                           ("startingDeadlineSeconds", cron.starting_deadline_seconds),
+                           ("successfulJobsHistoryLimit", cron.successful_jobs_history_limit),
+                           ("failedJobsHistoryLimit", cron.failed_jobs_history_limit), ("when", cron.when)):
+            if value is not None:
+                spec[key] = value
+        if cron.suspend:
+            spec["suspend"] = True
+    if workflow.workflow_metadata is not None:
+        spec["workflowMetadata"] = dict(workflow.workflow_metadata)
+    metadata = dump_metadata(workflow.metadata)
+    return {"apiVersion": API_VERSION, "kind": workflow.kind.value, "metadata": metadata, "spec": spec}
+
+
 def parse_cron(raw: Raw, *, path: str) -> CronSpec:
     """A CronWorkflow's schedule fields; ``schedule`` and ``schedules`` are combined."""
     schedules = [s for s in (_str(raw, "schedule", path),) if s]
