@@ -7,7 +7,8 @@ Called by :mod:`sensors.loading` (YAML files) and by tests; everything else in :
 works on these values. This module and :mod:`sensors.params` are the only ones here that know
 the camelCase wire names.
 
-Filters live in :mod:`sensors.filterspec`; this module holds dependencies and triggers.
+Filters live in :mod:`sensors.filterspec` and trigger policies (retry, rate limit, conditions
+reset, concurrency) in :mod:`sensors.policies`; this module holds dependencies and triggers.
 
 gittrigger extensions (Argo Events ignores fields it does not know, so a manifest stays valid):
 
@@ -25,16 +26,11 @@ gittrigger extensions (Argo Events ignores fields it does not know, so a manifes
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
-from sensors import conditions, gitfilters
+from sensors import conditions
 from sensors.filterspec import (
     EventDependencyFilter,
     LogicalOperator,
@@ -44,6 +40,16 @@ from sensors.filterspec import (
     parse_filters,
     parse_operator,
     req_str,
+)
+from sensors.policies import (
+    Backoff,
+    Concurrency,
+    ConditionsReset,
+    RateLimit,
+    parse_backoff,
+    parse_concurrency,
+    parse_rate_limit,
+    parse_reset,
 )
 from workflows.errors import InvalidSpec
 
@@ -157,40 +163,6 @@ class UnsupportedTrigger:
 
 
 TriggerAction = ArgoWorkflowTrigger | K8sTrigger | LogTrigger | UnsupportedTrigger
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConditionsReset:
-    """``conditionsReset[].byTime``: forget stored events at each cron tick."""
-
-    cron: str
-    timezone: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Backoff:
-    """Argo Events ``Backoff`` (trigger ``retryStrategy``)."""
-
-    steps: int = 0
-    duration: timedelta | None = None
-    factor: float | None = None
-    jitter: float | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RateLimit:
-    """At most ``requests_per_unit`` firings per ``unit`` (Second, Minute, Hour)."""
-
-    unit: str = "Second"
-    requests_per_unit: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Concurrency:
-    """gittrigger extension: runs sharing a rendered ``group`` are serialized or cancelled."""
-
-    group: str
-    cancel_in_progress: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,7 +315,7 @@ def parse_trigger(raw: Any, *, path: str, dependencies: Sequence[str] | set[str]
     if cond:
         conditions.parse(cond, known=dependencies, path=f"{tpath}.conditions")
     resets = tuple(
-        _parse_reset(item, path=f"{tpath}.conditionsReset[{i}]")
+        parse_reset(item, path=f"{tpath}.conditionsReset[{i}]")
         for i, item in enumerate(as_list(template.get("conditionsReset"), path=f"{tpath}.conditionsReset"))
     )
     return Trigger(
@@ -352,14 +324,14 @@ def parse_trigger(raw: Any, *, path: str, dependencies: Sequence[str] | set[str]
         conditions=cond,
         conditions_reset=resets,
         parameters=_parse_params(raw.get("parameters"), path=f"{path}.parameters"),
-        retry_strategy=_parse_backoff(raw["retryStrategy"], path=f"{path}.retryStrategy")
+        retry_strategy=parse_backoff(raw["retryStrategy"], path=f"{path}.retryStrategy")
         if raw.get("retryStrategy")
         else None,
-        rate_limit=_parse_rate_limit(raw["rateLimit"], path=f"{path}.rateLimit")
+        rate_limit=parse_rate_limit(raw["rateLimit"], path=f"{path}.rateLimit")
         if raw.get("rateLimit")
         else None,
         at_least_once=_bool(raw, "atLeastOnce", path=path),
-        concurrency=_parse_concurrency(raw["concurrency"], path=f"{path}.concurrency")
+        concurrency=parse_concurrency(raw["concurrency"], path=f"{path}.concurrency")
         if raw.get("concurrency")
         else None,
         raw_template=template,
@@ -430,81 +402,6 @@ def _parse_params(raw: Any, *, path: str) -> tuple[TriggerParameter, ...]:
             )
         )
     return tuple(out)
-
-
-def _parse_reset(raw: Any, *, path: str) -> ConditionsReset:
-    by_time = as_mapping(as_mapping(raw, path=path).get("byTime"), path=f"{path}.byTime")
-    cron = req_str(by_time, "cron", path=f"{path}.byTime")
-    # Argo Events uses robfig/cron's standard five-field parser.
-    if len(cron.split()) != 5 or not croniter.is_valid(cron):
-        raise InvalidSpec(f"{path}.byTime.cron", f"not a five-field cron expression: {cron!r}")
-    zone = opt_str(by_time, "timezone", path=f"{path}.byTime")
-    if zone:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidSpec(f"{path}.byTime.timezone", f"unknown time zone {zone!r}") from None
-    return ConditionsReset(cron=cron, timezone=zone)
-
-
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
-def parse_go_duration(value: Any, *, path: str) -> timedelta:
-    """A Go duration string (``"1m30s"``) or an integer count of nanoseconds (Int64OrString)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return timedelta(microseconds=value / 1000)
-    text = str(value).strip()
-    if text.isdigit():
-        return timedelta(microseconds=int(text) / 1000)
-    if not text or _GO_DURATION.sub("", text) != "":
-        raise InvalidSpec(path, f"not a duration: {value!r}")
-    return timedelta(seconds=sum(float(n) * _GO_UNITS[u] for n, u in _GO_DURATION.findall(text)))
-
-
-def _parse_backoff(raw: Any, *, path: str) -> Backoff:
-    raw = as_mapping(raw, path=path)
-    steps = raw.get("steps", 0)
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-        raise InvalidSpec(f"{path}.steps", f"must be a non-negative integer, got {steps!r}")
-    return Backoff(
-        steps=steps,
-        duration=parse_go_duration(raw["duration"], path=f"{path}.duration") if "duration" in raw else None,
-        factor=_amount(raw, "factor", path=path),
-        jitter=_amount(raw, "jitter", path=path),
-    )
-
-
-def _parse_rate_limit(raw: Any, *, path: str) -> RateLimit:
-    raw = as_mapping(raw, path=path)
-    unit = raw.get("unit") or "Second"
-    if unit not in ("Second", "Minute", "Hour"):
-        raise InvalidSpec(f"{path}.unit", f"must be Second, Minute or Hour, got {unit!r}")
-    per = raw.get("requestsPerUnit", 0)
-    if not isinstance(per, int) or isinstance(per, bool) or per < 0:
-        raise InvalidSpec(f"{path}.requestsPerUnit", f"must be a non-negative integer, got {per!r}")
-    return RateLimit(unit=unit, requests_per_unit=per)
-
-
-def _parse_concurrency(raw: Any, *, path: str) -> Concurrency:
-    raw = as_mapping(raw, path=path)
-    group = req_str(raw, "group", path=path)
-    if unknown := sorted(gitfilters.group_variables(group) - gitfilters.GROUP_VARIABLES):
-        known = ", ".join(sorted(gitfilters.GROUP_VARIABLES))
-        raise InvalidSpec(f"{path}.group", f"unknown variable {{{{{unknown[0]}}}}} (known: {known})")
-    return Concurrency(
-        group=req_str(raw, "group", path=path), cancel_in_progress=_bool(raw, "cancelInProgress", path=path)
-    )
-
-
-def _amount(raw: Mapping[str, Any], key: str, *, path: str) -> float | None:
-    if key not in raw:
-        return None
-    try:
-        return float(raw[key])
-    except (TypeError, ValueError):
-        raise InvalidSpec(f"{path}.{key}", f"must be a number, got {raw[key]!r}") from None
 
 
 def _bool(raw: Mapping[str, Any], key: str, *, path: str) -> bool:
