@@ -20,7 +20,8 @@ Globs: ``*`` matches within one path segment, ``**`` across segments (``**/x`` a
 excludes; patterns apply in order and the last one that matches wins (GitHub Actions' rule).
 Unlike GitHub Actions, ``?`` and ``+`` are not quantifiers of the preceding character.
 Branch/tag semantics follow GitHub Actions: with only branch filters a tag push is skipped and
-vice versa; path filters are not evaluated for tag pushes.
+vice versa; path filters are not evaluated for tag pushes; a push that deletes the ref does not
+pass a ``filters.git`` (there is nothing to build).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ SKIP_MARKERS: Final = ("[skip ci]", "[ci skip]")
 GROUP_VARIABLES: Final = frozenset(
     {"repo", "branch", "tag", "ref", "sha", "pr", "sensor", "trigger", "eventSource", "event"}
 )
+_ZERO_SHA: Final = "0" * 40
 _GROUP_VAR: Final = re.compile(r"\{\{\s*([A-Za-z]+)\s*\}\}")
 
 
@@ -52,6 +54,7 @@ class GitFacts:
     pr: str = ""
     head_message: str | None = None
     changed_paths: tuple[str, ...] | None = None  # None: the payload does not say
+    deleted: bool = False  # the push deleted the ref: nothing to build
 
 
 def facts(data: Any) -> GitFacts | None:
@@ -81,6 +84,7 @@ def facts(data: Any) -> GitFacts | None:
     if not isinstance(ref, str) or not ref.startswith("refs/"):
         return None
     sha = _str(body, "checkout_sha") or _str(body, "after")
+    deleted = body.get("deleted") is True or sha == _ZERO_SHA
     commits = [c for c in body.get("commits") or [] if isinstance(c, Mapping)]
     head = body.get("head_commit")
     if not isinstance(head, Mapping):
@@ -91,6 +95,7 @@ def facts(data: Any) -> GitFacts | None:
         repo=_str(body, "repository", "full_name") or _str(body, "project", "path_with_namespace"),
         head_message=str(head.get("message", "")) if isinstance(head, Mapping) else None,
         changed_paths=_changed_paths(commits),
+        deleted=deleted,
     )
 
 
@@ -98,13 +103,15 @@ def _bitbucket(body: Mapping[str, Any]) -> GitFacts | None:
     changes = body["push"].get("changes") or []
     if not changes or not isinstance(changes[0], Mapping):
         return None
-    state = changes[0].get("new") or changes[0].get("old") or {}
+    new = changes[0].get("new")
+    state = new or changes[0].get("old") or {}
     prefix = "refs/tags/" if state.get("type") == "tag" else "refs/heads/"
     return _with_ref(
         prefix + str(state.get("name", "")),
         sha=_str(changes[0], "new", "target", "hash"),
         repo=_str(body, "repository", "full_name"),
         head_message=_str(changes[0], "new", "target", "message") or None,
+        deleted=not new,
     )
 
 
@@ -192,6 +199,8 @@ def check(git: GitFilter | None, *, skip_ci: bool, data: Any) -> tuple[bool, tup
             return False, (f"skipCI: head commit message contains {marker}",)
     if git is None:
         return True, ()
+    if found.deleted:
+        return False, (f"git: {found.ref!r} was deleted",)
     ok = _check_ref(git, found, reasons) and _check_paths(git, found, reasons)
     return ok, tuple(reasons)
 

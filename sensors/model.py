@@ -4,8 +4,9 @@ The Sensor model (Argo Events ``argoproj.io/v1alpha1`` Sensor, the subset we run
 :func:`parse_sensor` turns a decoded manifest into frozen dataclasses, raising
 :class:`~workflows.errors.InvalidSpec` that names the field path (``spec.triggers[1].template.k8s``).
 Called by :mod:`sensors.loading` (YAML files) and by tests; everything else in :mod:`sensors`
-works on these values. This module and :mod:`sensors.params` are the only ones here that know
-the camelCase wire names.
+works on these values. The parsers (here, :mod:`sensors.filterspec`, :mod:`sensors.policies`)
+and :mod:`sensors.params` (user ``dest`` paths) are the only ones here that know camelCase
+wire names.
 
 Filters live in :mod:`sensors.filterspec` and trigger policies (retry, rate limit, conditions
 reset, concurrency) in :mod:`sensors.policies`; this module holds dependencies and triggers.
@@ -18,8 +19,9 @@ gittrigger extensions (Argo Events ignores fields it does not know, so a manifes
 - on a dependency, ``skipCI`` (default ``true``): drop pushes whose head commit message holds
   ``[skip ci]`` or ``[ci skip]``;
 - on a trigger (beside ``template``), ``concurrency: {group, cancelInProgress}``: ``group`` is a
-  template over ``{{repo}}``, ``{{branch}}``, ``{{tag}}``, ``{{ref}}``, ``{{sha}}``, ``{{sensor}}``,
-  ``{{trigger}}`` and ``{{eventSource}}``/``{{event}}`` (see :func:`sensors.gitfilters.render_group`);
+  template over ``{{repo}}``, ``{{branch}}``, ``{{tag}}``, ``{{ref}}``, ``{{sha}}``, ``{{pr}}``,
+  ``{{sensor}}``, ``{{trigger}}`` and ``{{eventSource}}``/``{{event}}`` (see
+  :func:`sensors.gitfilters.render_group`);
   runs in one group are serialized, and ``cancelInProgress`` cancels the older run.
 """
 

@@ -193,3 +193,18 @@ def test_render_group() -> None:
         event="push",
     )
     assert group == "acme/widgets-main--ci/build@forge.push"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ref": "refs/heads/main", "after": "0" * 40, "deleted": True, "commits": []},
+        {"ref": "refs/heads/main", "after": "0" * 40, "commits": []},
+        {"push": {"changes": [{"old": {"type": "branch", "name": "main"}, "new": None}]}},
+    ],
+    ids=["github-deleted", "zero-sha", "bitbucket-new-null"],
+)
+def test_deleted_ref_fails_git_filter(body: dict[str, Any]) -> None:
+    """Deleting a branch matches its name but leaves nothing to build."""
+    ok, reasons = gitfilters.check(GitFilter(branches=("main",)), skip_ci=True, data=webhook(body))
+    assert not ok and "deleted" in reasons[0]
