@@ -1,0 +1,524 @@
+"""
+The async runtime around the pure core: submit runs, one worker per run, pods, timers, restart.
+
+Used by :mod:`gittrigger.runtime` (the server), :mod:`gittrigger.cli` (``gittrigger run``) and
+the tests. Each run has one queue and one worker task (kopf's per-object watcher): observations
+are drained in batches, :func:`~workflows.scheduling.operator.operate` decides, the commands are
+applied (pods started or stopped, a timer armed) and the new status is persisted by a per-run
+writer that coalesces snapshots, so a busy run is never slowed to the store's pace. On start,
+unfinished runs are resumed: their running pods are handed to the executor again, which
+re-attaches or reports them lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from workflows.errors import Conflict, InvalidSpec, Problems, WorkflowError
+from workflows.executors.base import Executor, PodRequest, PodResult
+from workflows.model import wire
+from workflows.model.spec import Arguments, ObjectKind, Parameter, Workflow
+from workflows.model.status import NodePhase, WorkflowPhase, WorkflowStatus
+from workflows.resolution import TemplateGetter, resolve_workflow_template_ref
+from workflows.scheduling.commands import (
+    AcquireLocks,
+    LockAcquired,
+    LookupMemo,
+    MemoLookedUp,
+    Observation,
+    PodFinished,
+    PodReady,
+    PodStarted,
+    ReleaseLocks,
+    Resume,
+    Run,
+    SaveMemo,
+    StartPod,
+    StopPod,
+    Tick,
+    WakeAt,
+)
+from workflows.scheduling.operator import operate
+from workflows.store.base import ListOptions, MemoCache, RawObject, WorkflowStore
+from workflows.validation import validate
+
+log = structlog.get_logger("workflows.engine")
+
+Key = tuple[str, str]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    """Change a run's spec from the API (stop, terminate, suspend, resume): applied by its worker."""
+
+    apply: Callable[[dict[str, Any]], None]
+    done: asyncio.Future[None]
+
+
+@dataclass(slots=True, kw_only=True)
+class _RunState:
+    key: Key
+    raw: dict[str, Any]
+    workflow: Workflow
+    status: WorkflowStatus
+    raw_nodes: dict[str, Any]
+    memo: dict[Any, Any] = field(default_factory=dict)
+    pods: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None
+    timer_at: datetime | None = None
+    dirty: set[str] = field(default_factory=set)
+    all_dirty: bool = True
+    needs_write: bool = True
+    writer: asyncio.Task[None] | None = None
+    waiters: list[asyncio.Future[RawObject]] = field(default_factory=list)
+
+
+class Engine:
+    """Runs workflows: submit, watch, stop; owns every run's worker and pod tasks."""
+
+    def __init__(
+        self,
+        *,
+        store: WorkflowStore,
+        executor: Executor,
+        templates: TemplateGetter,
+        memo_cache: MemoCache | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        self._templates = templates
+        self._memo_cache = memo_cache
+        self._clock = clock
+        self._queues: dict[Key, asyncio.Queue[Observation | _Edit]] = {}
+        self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._states: dict[Key, _RunState] = {}
+        self._locks = _Locks()
+        self._closing = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def resume_all(self) -> int:
+        """Start workers for every unfinished run in the store (after a restart); returns how many."""
+        page = await self._store.list(None, ListOptions(phases=("", "Pending", "Running")))
+        for raw in page.items:
+            meta = raw.get("metadata", {})
+            key = (meta.get("namespace", "default"), meta.get("name", ""))
+            if key not in self._workers:
+                self._spawn(key, raw, reattach=True)
+        if page.items:
+            log.info("runs resumed", count=len(page.items))
+        return len(page.items)
+
+    async def close(self) -> None:
+        """Stop every worker and pod (processes are killed); runs stay Running in the store."""
+        self._closing = True
+        workers = list(self._workers.values())
+        for task in workers:
+            task.cancel()
+        for task in workers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._workers.clear()
+        self._queues.clear()
+
+    # -- public API ----------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        manifest: Mapping[str, Any],
+        *,
+        parameters: Mapping[str, str] | None = None,
+        entrypoint: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        namespace: str | None = None,
+        dry_run: bool = False,
+    ) -> RawObject:
+        """Validate and store a Workflow, then start it; returns the stored object (phase Pending)."""
+        raw = _json_copy(dict(manifest))
+        raw.setdefault("apiVersion", "argoproj.io/v1alpha1")
+        raw.setdefault("kind", "Workflow")
+        meta = raw.setdefault("metadata", {})
+        if namespace is not None:
+            meta["namespace"] = namespace
+        meta.setdefault("namespace", "default")
+        if labels:
+            meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        spec = raw.setdefault("spec", {})
+        if entrypoint:
+            spec["entrypoint"] = entrypoint
+        if parameters:
+            _override_parameters(spec, parameters)
+        raw.pop("status", None)
+        workflow = wire.parse_object(raw)
+        if workflow.kind is not ObjectKind.WORKFLOW:
+            raise InvalidSpec("kind", f"must be Workflow, got {workflow.kind.value}")
+        resolved = resolve_workflow_template_ref(workflow, self._templates)
+        problems = validate(resolved, getter=self._templates)
+        if problems:
+            raise Problems(problems)
+        if workflow.spec.workflow_template_ref is not None:
+            raw["status"] = {"storedWorkflowTemplateSpec": dict(resolved.spec.raw)}
+        raw.setdefault("status", {})["phase"] = WorkflowPhase.PENDING.value
+        if dry_run:
+            return raw
+        stored = await self._store.create(raw)
+        meta = stored["metadata"]
+        key = (meta["namespace"], meta["name"])
+        self._spawn(key, stored, reattach=False)
+        log.info("workflow submitted", namespace=key[0], workflow=key[1])
+        return stored
+
+    async def wait(self, namespace: str, name: str) -> RawObject:
+        """Wait until the run is finished (and persisted); return it."""
+        state = self._states.get((namespace, name))
+        if state is None:
+            raw = await self._store.get(namespace, name)
+            phase = (raw.get("status") or {}).get("phase", "")
+            if phase in ("Succeeded", "Failed", "Error"):
+                return raw
+            state = self._states.get((namespace, name))
+            if state is None:
+                raise Conflict(f"workflow {namespace}/{name} is not running in this server")
+        fut: asyncio.Future[RawObject] = asyncio.get_running_loop().create_future()
+        state.waiters.append(fut)
+        return await fut
+
+    async def stop(self, namespace: str, name: str, *, strategy: str = "Stop") -> None:
+        """Argo's stop (exit handlers run) or terminate (they do not): sets ``spec.shutdown``."""
+        await self._edit((namespace, name), lambda raw: raw["spec"].__setitem__("shutdown", strategy))
+
+    async def suspend(self, namespace: str, name: str) -> None:
+        await self._edit((namespace, name), lambda raw: raw["spec"].__setitem__("suspend", True))
+
+    async def resume(self, namespace: str, name: str, *, node_names: Sequence[str] = (),
+                     outputs: Mapping[str, str] | None = None, fail: bool = False,
+                     message: str | None = None) -> None:
+        """Resume a suspended workflow and its suspend nodes (all, or those named)."""
+        key = (namespace, name)
+        await self._edit(key, lambda raw: raw["spec"].pop("suspend", None))
+        self._queue(key).put_nowait(Resume(node_names=tuple(node_names), output_parameters=dict(outputs or {}),
+                                           fail=fail, message=message))
+
+    def running(self) -> list[Key]:
+        return list(self._workers)
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def _queue(self, key: Key) -> asyncio.Queue[Observation | _Edit]:
+        queue = self._queues.get(key)
+        if queue is None:
+            raise Conflict(f"workflow {key[0]}/{key[1]} is not running")
+        return queue
+
+    async def _edit(self, key: Key, apply: Callable[[dict[str, Any]], None]) -> None:
+        if key not in self._queues:
+            await self._store.get(*key)  # NotFound if it does not exist
+            raise Conflict(f"workflow {key[0]}/{key[1]} has already finished")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queues[key].put_nowait(_Edit(apply=apply, done=fut))
+        await fut
+
+    def _spawn(self, key: Key, raw: RawObject, *, reattach: bool) -> None:
+        queue: asyncio.Queue[Observation | _Edit] = asyncio.Queue()
+        self._queues[key] = queue
+        queue.put_nowait(Tick())
+        state = self._load(key, raw)
+        state.memo["full"] = True
+        state.memo["reattach"] = reattach
+        self._states[key] = state
+        self._workers[key] = asyncio.create_task(self._worker(state, queue),
+                                                 name=f"worker for {key[0]}/{key[1]}")
+
+    def _load(self, key: Key, raw: RawObject) -> _RunState:
+        workflow = wire.parse_object(raw)
+        stored_spec = (raw.get("status") or {}).get("storedWorkflowTemplateSpec")
+        if stored_spec is not None:
+            workflow = replace(workflow, spec=wire.parse_workflow_spec(
+                {**stored_spec, **{k: v for k, v in raw["spec"].items() if k in ("shutdown", "suspend")}},
+                path="status.storedWorkflowTemplateSpec"))
+        status = wire.parse_status(raw.get("status") or {})
+        raw_nodes = dict((raw.get("status") or {}).get("nodes") or {})
+        return _RunState(key=key, raw=raw, workflow=workflow, status=status, raw_nodes=raw_nodes)
+
+    async def _worker(self, state: _RunState, queue: asyncio.Queue[Observation | _Edit]) -> None:
+        key = state.key
+        bound = log.bind(namespace=key[0], workflow=key[1])
+        try:
+            while True:
+                batch: list[Observation] = []
+                item = await queue.get()
+                while True:
+                    if isinstance(item, _Edit):
+                        self._apply_edit(state, item)
+                        batch.append(Tick())
+                    else:
+                        batch.append(item)
+                    if queue.empty():
+                        break
+                    item = queue.get_nowait()
+                if self._step(state, batch, bound):
+                    break
+            await self._flush(state)
+            await self._finish_pods(state)
+            for fut in state.waiters:
+                if not fut.done():
+                    fut.set_result(state.raw)
+            bound.info("workflow finished", phase=state.status.phase.value, message=state.status.message)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._shutdown_run(state))
+            raise
+        except Exception as e:  # a bug in the engine: the run is marked Error, never left hanging
+            bound.exception("workflow worker crashed")
+            await self._fail_run(state, f"internal error: {e}")
+        finally:
+            self._workers.pop(key, None)
+            self._queues.pop(key, None)
+            self._states.pop(key, None)
+            if state.timer is not None:
+                state.timer.cancel()
+
+    def _apply_edit(self, state: _RunState, edit: _Edit) -> None:
+        try:
+            edit.apply(state.raw)
+            spec = wire.parse_workflow_spec(state.raw["spec"], path="spec")
+            state.workflow = replace(state.workflow, spec=replace(
+                state.workflow.spec, shutdown=spec.shutdown, suspend=spec.suspend))
+            if not edit.done.done():
+                edit.done.set_result(None)
+        except Exception as e:
+            if not edit.done.done():
+                edit.done.set_exception(e)
+
+    def _step(self, state: _RunState, batch: list[Observation], bound: Any) -> bool:
+        """One pass: operate, apply commands, schedule persistence. True when the run finished."""
+        run = Run(workflow=state.workflow, status=state.status)
+        decision = operate(run, batch, now=self._clock(), templates=self._templates, memo=state.memo)
+        state.memo["reattach"] = False
+        state.status = decision.status
+        for nid in decision.changed_nodes:
+            state.raw_nodes[nid] = wire.dump_node(decision.status.nodes[nid])
+        state.dirty |= decision.changed_nodes
+        if decision.labels:
+            labels = state.raw["metadata"].setdefault("labels", {})
+            labels.update(decision.labels)
+        for command in decision.commands:
+            if isinstance(command, StartPod):
+                self._start_pod(state, command.pod)
+            elif isinstance(command, StopPod):
+                task = state.pods.get(command.node_id)
+                if task is not None:
+                    task.cancel()
+            elif isinstance(command, WakeAt):
+                self._arm(state, command.at)
+            elif isinstance(command, LookupMemo):
+                self._lookup_memo(state, command)
+            elif isinstance(command, SaveMemo):
+                self._save_memo(command)
+            elif isinstance(command, AcquireLocks):
+                self._locks.acquire(command.locks, command.node_id,
+                                    lambda nid=command.node_id, k=state.key: self._post(k, LockAcquired(node_id=nid)))
+            elif isinstance(command, ReleaseLocks):
+                self._locks.release(command.node_id)
+        finished = decision.status.phase.completed
+        state.needs_write = True
+        self._persist_soon(state)
+        return finished
+
+    def _post(self, key: Key, obs: Observation) -> None:
+        queue = self._queues.get(key)
+        if queue is not None:
+            queue.put_nowait(obs)
+
+    def _arm(self, state: _RunState, at: datetime) -> None:
+        if state.timer is not None and state.timer_at is not None and state.timer_at <= at:
+            return
+        if state.timer is not None:
+            state.timer.cancel()
+        delay = max((at - self._clock()).total_seconds(), 0.0) + 0.001
+        loop = asyncio.get_running_loop()
+        key = state.key
+
+        def fire() -> None:
+            state.timer, state.timer_at = None, None
+            self._post(key, Tick())
+
+        state.timer = loop.call_later(delay, fire)
+        state.timer_at = at
+
+    # -- pods ----------------------------------------------------------------------------------
+
+    def _start_pod(self, state: _RunState, pod: PodRequest) -> None:
+        existing = state.pods.get(pod.node_id)
+        if existing is not None and not existing.done():
+            return
+        key = state.key
+        state.pods[pod.node_id] = asyncio.create_task(self._run_pod(key, pod), name=f"pod {pod.pod_name}")
+
+    async def _run_pod(self, key: Key, pod: PodRequest) -> None:
+        self._post(key, PodStarted(node_id=pod.node_id, at=self._clock()))
+
+        def ready(ip: str) -> None:
+            self._post(key, PodReady(node_id=pod.node_id, ip=ip, at=self._clock()))
+
+        try:
+            result = await self._executor.run(pod, on_ready=ready)
+        except asyncio.CancelledError:
+            raise
+        except WorkflowError as e:
+            result = PodResult(phase=NodePhase.ERROR, message=str(e), finished_at=self._clock())
+        except Exception as e:
+            log.exception("executor failed", namespace=key[0], workflow=key[1], node=pod.node_id)
+            result = PodResult(phase=NodePhase.ERROR, message=f"executor failed: {e}", finished_at=self._clock())
+        self._post(key, PodFinished(node_id=pod.node_id, result=result))
+
+    async def _finish_pods(self, state: _RunState) -> None:
+        pending = [t for t in state.pods.values() if not t.done()]
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _shutdown_run(self, state: _RunState) -> None:
+        await self._finish_pods(state)
+        with contextlib.suppress(Exception):
+            await self._flush(state)
+
+    def _lookup_memo(self, state: _RunState, command: LookupMemo) -> None:
+        key = state.key
+
+        async def lookup() -> None:
+            outputs: Mapping[str, Any] | None = None
+            if self._memo_cache is not None:
+                entry = await self._memo_cache.memo_get(command.cache, command.key,
+                                                        max_age_seconds=command.max_age_seconds, now=self._clock())
+                outputs = None if entry is None else entry.get("outputs")
+            self._post(key, MemoLookedUp(node_id=command.node_id, outputs=outputs))
+
+        state.pods[f"memo:{command.node_id}"] = asyncio.create_task(lookup(), name=f"memo lookup {command.key}")
+
+    def _save_memo(self, command: SaveMemo) -> None:
+        if self._memo_cache is not None:
+            task = asyncio.create_task(self._memo_cache.memo_put(command.cache, command.key, command.entry),
+                                       name=f"memo save {command.key}")
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def _snapshot(self, state: _RunState) -> tuple[dict[str, Any], set[str] | None]:
+        status = wire.dump_status(replace(state.status, nodes={}))
+        status["nodes"] = dict(state.raw_nodes)
+        raw = {**state.raw, "status": status}
+        changed: set[str] | None = None if state.all_dirty else set(state.dirty)
+        state.dirty.clear()
+        state.all_dirty = False
+        return raw, changed
+
+    def _persist_soon(self, state: _RunState) -> None:
+        if state.writer is None or state.writer.done():
+            state.writer = asyncio.create_task(self._write(state), name=f"writer for {state.key[0]}/{state.key[1]}")
+
+    async def _write(self, state: _RunState) -> None:
+        while state.needs_write:
+            state.needs_write = False
+            snapshot, changed = self._snapshot(state)
+            version = state.raw["metadata"].get("resourceVersion", "")
+            try:
+                stored = await self._store.update(snapshot, expected_version=version, changed_nodes=changed)
+            except WorkflowError as e:
+                log.warning("status not persisted", namespace=state.key[0], workflow=state.key[1], error=str(e))
+                state.all_dirty = state.needs_write = True
+                await asyncio.sleep(0.5)
+                continue
+            state.raw["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"]
+
+    async def _flush(self, state: _RunState) -> None:
+        if state.writer is not None and not state.writer.done():
+            await asyncio.shield(state.writer)
+        if state.needs_write:
+            await self._write(state)
+        state.raw["status"] = wire.dump_status(replace(state.status, nodes={}))
+        state.raw["status"]["nodes"] = dict(state.raw_nodes)
+
+    async def _fail_run(self, state: _RunState, message: str) -> None:
+        state.status = replace(state.status, phase=WorkflowPhase.ERROR, message=message,
+                               finished_at=self._clock())
+        state.all_dirty = state.needs_write = True
+        with contextlib.suppress(Exception):
+            await self._finish_pods(state)
+            await self._flush(state)
+        for fut in state.waiters:
+            if not fut.done():
+                fut.set_result(state.raw)
+
+
+class _Locks:
+    """Mutexes and semaphores held by nodes within this server (Argo ``synchronization``)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, list[str]] = {}
+        self._waiting: list[tuple[tuple[str, ...], str, Callable[[], None]]] = []
+
+    def _free(self, lock: str) -> bool:
+        kind, _, rest = lock.partition("/")
+        limit = 1
+        if kind == "semaphore" and "=" in rest:
+            limit = int(rest.rsplit("=", 1)[1])
+        return len(self._held.get(lock, ())) < limit
+
+    def acquire(self, locks: tuple[str, ...], holder: str, granted: Callable[[], None]) -> None:
+        self._waiting.append((locks, holder, granted))
+        self._grant()
+
+    def release(self, holder: str) -> None:
+        for holders in self._held.values():
+            if holder in holders:
+                holders.remove(holder)
+        self._grant()
+
+    def _grant(self) -> None:
+        still: list[tuple[tuple[str, ...], str, Callable[[], None]]] = []
+        for locks, holder, granted in self._waiting:
+            if all(self._free(lock) for lock in locks):
+                for lock in locks:
+                    self._held.setdefault(lock, []).append(holder)
+                granted()
+            else:
+                still.append((locks, holder, granted))
+        self._waiting = still
+
+
+def _json_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_copy(v) for v in value]
+    return value
+
+
+def _override_parameters(spec: dict[str, Any], parameters: Mapping[str, str]) -> None:
+    args = spec.setdefault("arguments", {})
+    params = args.setdefault("parameters", [])
+    for name, value in parameters.items():
+        for p in params:
+            if p.get("name") == name:
+                p["value"] = value
+                p.pop("valueFrom", None)
+                break
+        else:
+            params.append({"name": name, "value": value})
+
+
+_ = (Arguments, Parameter)

@@ -1,0 +1,415 @@
+"""
+DAG templates: dependencies and ``depends`` logic, ``target``, fan-out tasks, failFast and phase.
+
+Called by :func:`workflows.scheduling.leaves.execute_body` (Argo's executeDAG, executeDAGTask and
+assessDAGPhase). Task nodes are named ``<dag node>.<task>``; expanded tasks get a TaskGroup node
+with children ``<dag node>.<task>(i:item)``. Successors hang from their dependencies' outbound
+nodes, so the node graph is the DAG and the phase is assessed by walking it, as Argo does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from workflows.errors import InvalidSpec, WorkflowError
+from workflows.expressions import evaluate_when, parse_depends
+from workflows.model.spec import Step, Template
+from workflows.model.status import NodePhase, NodeStatus, NodeType
+from workflows.resolution import TemplateScope
+from workflows.scheduling import expansion, outputs
+from workflows.scheduling.leaves import Processed, node_template_fields, parallelism_allows, register_boundary
+from workflows.scheduling.scope import Scope
+from workflows.scheduling.steps import continues_on, exit_hook_of, kill_daemons, resolve_step, run_exit_hook
+from workflows.scheduling.tree import fulfilled
+
+if TYPE_CHECKING:
+    from workflows.scheduling.operator import Call, Pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shape:
+    """What a DAG template's tasks look like; computed once per template and memoized."""
+
+    tasks: dict[str, Step]
+    deps: dict[str, tuple[str, ...]]
+    logic: dict[str, Any]  # task -> parsed depends expression (None: no dependencies)
+    targets: tuple[str, ...]
+
+
+@dataclass(slots=True, kw_only=True)
+class Ctx:
+    p: Pass
+    call: Call
+    holder: TemplateScope
+    node: NodeStatus
+    shape: Shape
+    template: Template
+    visited: set[str] = field(default_factory=set)
+    busy: bool = False  # some task node is not fulfilled yet
+
+    def task_name(self, task: str) -> str:
+        return f"{self.node.name}.{task}"
+
+    def task_node(self, task: str) -> NodeStatus | None:
+        return self.p.tree.get(self.task_name(task))
+
+
+def _legacy_depends(task: str, deps: tuple[str, ...], tasks: dict[str, Step]) -> str:
+    parts = []
+    for dep in deps:
+        alts = [f"{dep}.Succeeded", f"{dep}.Skipped", f"{dep}.Daemoned"]
+        cont = tasks[dep].continue_on if dep in tasks else None
+        if cont is not None and cont.error:
+            alts.append(f"{dep}.Errored")
+        if cont is not None and cont.failed:
+            alts.append(f"{dep}.Failed")
+        parts.append("(" + " || ".join(alts) + ")")
+    return " && ".join(parts)
+
+
+def shape_of(p: Pass, template: Template, *, path: str) -> Shape:
+    key = ("dag-shape", path, template.name, id(template.dag))
+    cached: Shape | None = p.memo.get(key)
+    if cached is not None:
+        return cached
+    assert template.dag is not None
+    tasks = {t.name: t for t in template.dag.tasks}
+    deps: dict[str, tuple[str, ...]] = {}
+    logic: dict[str, Any] = {}
+    for t in template.dag.tasks:
+        if t.depends:
+            parsed = parse_depends(t.depends)
+            deps[t.name] = tuple(sorted(parsed.tasks))
+            logic[t.name] = parsed
+        elif t.dependencies:
+            deps[t.name] = t.dependencies
+            logic[t.name] = parse_depends(_legacy_depends(t.name, t.dependencies, tasks))
+        else:
+            deps[t.name] = ()
+            logic[t.name] = None
+        for d in deps[t.name]:
+            if d not in tasks:
+                raise InvalidSpec(f"{path}.dag.tasks.{t.name}", f"unknown dependency {d!r}")
+    if template.dag.target:
+        targets = tuple(template.dag.target.split())
+        for t in targets:
+            if t not in tasks:
+                raise InvalidSpec(f"{path}.dag.target", f"target {t!r} is not a task")
+    else:
+        depended = {d for ds in deps.values() for d in ds}
+        targets = tuple(t.name for t in template.dag.tasks if t.name not in depended)
+    shape = Shape(tasks=tasks, deps=deps, logic=logic, targets=targets)
+    p.memo[key] = shape
+    return shape
+
+
+def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed,
+                node: NodeStatus | None) -> NodeStatus | None:
+    template = processed.template
+    if node is None:
+        if not parallelism_allows(p, call, leaf=False):
+            return None
+        node = p.tree.create(call.name, NodeType.DAG, display_name=call.display_name or call.name,
+                             boundary_id=call.boundary_id, phase=NodePhase.RUNNING, hooked=call.hooked,
+                             **node_template_fields(holder, template))
+        if not processed.inputs.empty:
+            node = p.tree.update(node, inputs=processed.inputs)
+    register_boundary(p, node, template)
+    try:
+        shape = shape_of(p, template, path=call.path)
+    except WorkflowError as e:
+        return p.tree.mark(node, NodePhase.ERROR, str(e))
+    ctx = Ctx(p=p, call=call, holder=holder, node=node, shape=shape, template=template)
+    for target in shape.targets:
+        _execute_task(ctx, target)
+    phase = NodePhase.RUNNING if ctx.busy else _assess(ctx)
+    node = p.tree.by_id(node.id)
+    if phase is NodePhase.RUNNING:
+        return node
+    _set_outbound(ctx)
+    kill_daemons(p, node.id)
+    if phase.failed:
+        return p.tree.mark(node, phase, _failure_message(ctx))
+    scope = _scope_for(ctx, list(shape.tasks))
+    collected = outputs.from_scope(template, scope)
+    if collected.error:
+        return p.tree.mark(node, NodePhase.ERROR, collected.error)
+    if not collected.outputs.empty:
+        node = p.tree.update(node, outputs=collected.outputs)
+        p.set_global_output(*outputs.global_outputs(template, collected.outputs))
+    return p.tree.mark(node, NodePhase.SUCCEEDED)
+
+
+def _failure_message(ctx: Ctx) -> str | None:
+    for target in ctx.shape.targets:
+        n = ctx.task_node(target)
+        if n is not None and n.phase.failed and n.message:
+            return n.message
+    return None
+
+
+def _set_outbound(ctx: Ctx) -> None:
+    out: list[str] = []
+    for target in ctx.shape.targets:
+        n = ctx.task_node(target)
+        if n is not None:
+            out.extend(ctx.p.tree.outbound(n.id))
+    if tuple(out) != ctx.p.tree.by_id(ctx.node.id).outbound_nodes:
+        ctx.p.tree.update(ctx.node, outbound_nodes=tuple(out))
+
+
+def _ancestry(ctx: Ctx, task: str) -> list[str]:
+    key = ("dag-ancestry", ctx.node.id, task)
+    cached: list[str] | None = ctx.p.memo.get(key)
+    if cached is not None:
+        return cached
+    seen: list[str] = []
+    stack = list(ctx.shape.deps.get(task, ()))
+    while stack:
+        d = stack.pop()
+        if d in seen:
+            continue
+        seen.append(d)
+        stack.extend(ctx.shape.deps.get(d, ()))
+    ctx.p.memo[key] = seen
+    return seen
+
+
+def _scope_for(ctx: Ctx, tasks: list[str]) -> Scope:
+    scope = ctx.p.workflow_scope()
+    nodes = ctx.p.tree.nodes
+    for task in tasks:
+        n = ctx.task_node(task)
+        if n is None:
+            continue
+        prefix = f"tasks.{task}"
+        if n.type is NodeType.TASK_GROUP:
+            scope.add_aggregate(prefix, ctx.p.tree.children(n), nodes)
+        elif ctx.shape.tasks[task].expands and n.type is NodeType.SKIPPED:
+            scope.add_aggregate(prefix, (), nodes)
+        else:
+            scope.add_node(prefix, n, nodes)
+    return scope
+
+
+def _result(ctx: Ctx, task: str, kind: str) -> bool:
+    n = ctx.task_node(task)
+    if n is None:
+        return False
+    if kind == "Succeeded":
+        return n.phase is NodePhase.SUCCEEDED
+    if kind == "Failed":
+        return n.phase is NodePhase.FAILED
+    if kind == "Errored":
+        return n.phase is NodePhase.ERROR
+    if kind == "Skipped":
+        return n.phase is NodePhase.SKIPPED
+    if kind == "Omitted":
+        return n.phase is NodePhase.OMITTED
+    if kind == "Daemoned":
+        return n.daemoned and n.phase is not NodePhase.PENDING
+    kids = [ctx.p.tree.by_id(c) for c in n.children] if n.type is NodeType.TASK_GROUP else []
+    if kind == "AnySucceeded":
+        return any(k.phase is NodePhase.SUCCEEDED for k in kids)
+    if kind == "AllFailed":
+        return bool(kids) and all(k.phase is NodePhase.FAILED for k in kids)
+    raise InvalidSpec("depends", f"unknown task result {kind!r}")
+
+
+def _connect(ctx: Ctx, task: str, node: NodeStatus) -> None:
+    deps = ctx.shape.deps.get(task, ())
+    if not deps:
+        ctx.p.tree.add_child(ctx.node, node.id)
+        return
+    for dep in deps:
+        dn = ctx.task_node(dep)
+        if dn is None:
+            continue
+        for out in ctx.p.tree.outbound(dn.id):
+            ctx.p.tree.add_child(out, node.id)
+
+
+def _hook_done(ctx: Ctx, task: str, node: NodeStatus) -> bool:
+    """Run a completed task's exit hook; True once it is fulfilled (or there is none)."""
+    step = ctx.shape.tasks[task]
+    if not node.phase.completed or exit_hook_of(step) is None or node.type is NodeType.SKIPPED:
+        return True
+    scope = _scope_for(ctx, _ancestry(ctx, task))
+    hook = run_exit_hook(ctx.p, step, node, prefix=f"tasks.{task}", scope=scope, holder=ctx.holder,
+                         boundary_id=ctx.node.id, path=f"{ctx.call.path}.dag.tasks.{task}")
+    return hook is not None and fulfilled(hook)
+
+
+def _execute_task(ctx: Ctx, task: str) -> None:
+
+    if task in ctx.visited:
+        return
+    ctx.visited.add(task)
+    p = ctx.p
+    node = ctx.task_node(task)
+    if node is not None and fulfilled(node) and node.type is not NodeType.TASK_GROUP:
+        if not _hook_done(ctx, task, node):
+            ctx.busy = True
+        return
+    deps = ctx.shape.deps.get(task, ())
+    for dep in deps:
+        _execute_task(ctx, dep)
+    for dep in deps:
+        dn = ctx.task_node(dep)
+        if dn is None or not fulfilled(dn) or not _hook_done(ctx, dep, dn):
+            ctx.busy = True if node is not None else ctx.busy
+            return
+    name = ctx.task_name(task)
+    step = ctx.shape.tasks[task]
+    if node is None:
+        logic = ctx.shape.logic.get(task)
+        if logic is not None:
+            try:
+                run = logic.evaluate(lambda t, kind: _result(ctx, t, kind))
+            except WorkflowError as e:
+                bad = p.tree.create(name, NodeType.SKIPPED, display_name=task, boundary_id=ctx.node.id,
+                                    phase=NodePhase.ERROR, message=str(e))
+                _connect(ctx, task, bad)
+                return
+            if not run:
+                omitted = p.tree.create(name, NodeType.SKIPPED, display_name=task, boundary_id=ctx.node.id,
+                                        phase=NodePhase.OMITTED, message="omitted: depends condition not met")
+                _connect(ctx, task, omitted)
+                return
+        if not parallelism_allows(p, _boundary_call(ctx), leaf=False):
+            ctx.busy = True
+            return
+    path = f"{ctx.call.path}.dag.tasks.{task}"
+    try:
+        resolved = _resolved_task(ctx, task, step, path=path)
+        kids = expansion.expand(resolved, path=path) if step.expands else None
+    except WorkflowError as e:
+        if node is None:
+            bad = p.tree.create(name, NodeType.SKIPPED, display_name=task, boundary_id=ctx.node.id,
+                                phase=NodePhase.ERROR, message=str(e))
+            _connect(ctx, task, bad)
+        return
+    if kids is None:
+        _run_child(ctx, task, name=name, display=task, step=resolved, parent=None,
+                   created_hook=lambda n: _connect(ctx, task, n))
+        return
+    if not kids:
+        skipped = p.tree.create(name, NodeType.SKIPPED, display_name=task, boundary_id=ctx.node.id,
+                                phase=NodePhase.SKIPPED, message="Skipped, empty params")
+        _connect(ctx, task, skipped)
+        return
+    group = node
+    if group is None:
+        group = p.tree.create(name, NodeType.TASK_GROUP, display_name=task, boundary_id=ctx.node.id,
+                              phase=NodePhase.RUNNING, **node_template_fields(ctx.holder, ctx.template))
+        _connect(ctx, task, group)
+    for kid in kids:
+        _run_child(ctx, task, name=f"{ctx.node.name}.{kid.name}", display=kid.name, step=kid.step, parent=group,
+                   created_hook=lambda n, g=group: p.tree.add_child(g, n.id))
+    group = p.tree.by_id(group.id)
+    phase = NodePhase.SUCCEEDED
+    for child in p.tree.children(group):
+        if not fulfilled(child):
+            ctx.busy = True
+            return
+        if child.phase.failed:
+            phase = child.phase
+    p.tree.mark(group, phase)
+
+
+def _boundary_call(ctx: Ctx) -> Call:
+    from workflows.scheduling.operator import Call
+
+    return Call(name="", target="", holder=ctx.holder, boundary_id=ctx.node.id)
+
+
+def _resolved_task(ctx: Ctx, task: str, step: Step, *, path: str) -> Step:
+    key = ("dag-task", ctx.node.id, task)
+    cached: Step | None = ctx.p.memo.get(key)
+    if cached is None:
+        cached = resolve_step(ctx.p, step, _scope_for(ctx, _ancestry(ctx, task)), path=path)
+        ctx.p.memo[key] = cached
+    return cached
+
+
+def _run_child(ctx: Ctx, task: str, *, name: str, display: str, step: Step, parent: NodeStatus | None,
+               created_hook: Any) -> None:
+    from workflows.scheduling.operator import Call
+
+    p = ctx.p
+    node = p.tree.get(name)
+    if node is None and step.when:
+        try:
+            proceed = evaluate_when(step.when)
+        except WorkflowError as e:
+            created_hook(p.tree.create(name, NodeType.SKIPPED, display_name=display, boundary_id=ctx.node.id,
+                                       phase=NodePhase.ERROR, message=str(e)))
+            return
+        if not proceed:
+            created_hook(p.tree.create(name, NodeType.SKIPPED, display_name=display, boundary_id=ctx.node.id,
+                                       phase=NodePhase.SKIPPED, message=f"when '{step.when}' evaluated false"))
+            return
+    created = node is None
+    child = p.execute(Call(name=name, target=step, holder=ctx.holder, args=step.arguments, boundary_id=ctx.node.id,
+                           display_name=display, path=f"{ctx.call.path}.dag.tasks.{task}"))
+    if child is None:
+        ctx.busy = True
+        return
+    if created:
+        created_hook(child)
+    if not fulfilled(child):
+        ctx.busy = True
+
+
+def _assess(ctx: Ctx) -> NodePhase:
+    """Argo's assessDAGPhase: walk from the roots, carrying each branch's last completed phase."""
+    tree = ctx.p.tree
+    target_ids = {tree.id_of(ctx.task_name(t)): t for t in ctx.shape.targets}
+    target_phase: dict[str, NodePhase | None] = {nid: None for nid in target_ids}
+    dag = tree.by_id(ctx.node.id)
+    queue: deque[tuple[str, NodePhase]] = deque((c, NodePhase.SUCCEEDED) for c in dag.children)
+    seen: set[tuple[str, NodePhase]] = set()
+    while queue:
+        item = queue.popleft()
+        if item in seen:
+            continue
+        seen.add(item)
+        nid, branch = item
+        node = tree.nodes.get(nid)
+        if node is None:
+            continue
+        if not fulfilled(node):
+            return NodePhase.RUNNING
+        if node.phase.completed:
+            branch = node.phase
+        if nid in target_phase:
+            previous = target_phase[nid]
+            if previous is None or branch.failed:
+                target_phase[nid] = branch
+            continue
+        children = node.children
+        if node.type is NodeType.RETRY and node.children:
+            children = tree.by_id(node.children[-1]).children
+        queue.extend((c, branch) for c in children)
+    fail_fast = ctx.template.dag is None or ctx.template.dag.fail_fast is None or ctx.template.dag.fail_fast
+    result = NodePhase.SUCCEEDED
+    for nid, task in target_ids.items():
+        branch = target_phase[nid]
+        if branch is None:
+            result = NodePhase.RUNNING
+            if not fail_fast:
+                break
+        elif branch.failed:
+            if continues_on(ctx.shape.tasks[task], branch):
+                continue
+            result = branch
+            if fail_fast:
+                break
+    if result is NodePhase.RUNNING:
+        return result
+    return NodePhase.SUCCEEDED if result in (NodePhase.SKIPPED, NodePhase.OMITTED) else result
+
+
+_unused = (evaluate_when,)
