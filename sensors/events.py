@@ -94,20 +94,43 @@ class Event:
             raise InvalidSpec("", f"event is not valid JSON: {exc}") from exc
         if not isinstance(raw, Mapping):
             raise InvalidSpec("", "event must be a JSON object")
+        return cls.from_argo(
+            raw,
+            raw.get("data"),
+            event_source_name=raw.get("eventsourcename"),
+            event_name=raw.get("eventname"),
+        )
+
+    @classmethod
+    def from_argo(
+        cls,
+        context: Mapping[str, Any],
+        data: Any,
+        *,
+        event_source_name: str | None = None,
+        event_name: str | None = None,
+    ) -> Event:
+        """An Event from Argo's context JSON (``time`` as RFC 3339 text or a datetime) and data.
+
+        As in Argo Events, the names default to ``source`` (EventSource name) and ``subject``
+        (event name): this is how the webhook sources' ``EventParts`` become Events.
+        """
+        moment = context.get("time")
         return cls(
             context=EventContext(
-                id=_required(raw, "id"),
-                source=_required(raw, "source"),
-                type=_required(raw, "type"),
-                subject=str(raw.get("subject", "")),
-                time=parse_time(_required(raw, "time"), path="time"),
-                specversion=str(raw.get("specversion", SPEC_VERSION)),
-                datacontenttype=str(raw.get("datacontenttype", JSON_CONTENT_TYPE)),
+                id=_required(context, "id"),
+                source=_required(context, "source"),
+                type=_required(context, "type"),
+                subject=str(context.get("subject") or ""),
+                time=moment
+                if isinstance(moment, datetime)
+                else parse_time(_required(context, "time"), path="time"),
+                specversion=str(context.get("specversion") or SPEC_VERSION),
+                datacontenttype=str(context.get("datacontenttype") or JSON_CONTENT_TYPE),
             ),
-            data=raw.get("data"),
-            # Events stored by an Argo-style producer carry the names in source/subject.
-            event_source_name=str(raw.get("eventsourcename", raw["source"])),
-            event_name=str(raw.get("eventname", raw.get("subject", ""))),
+            data=data,
+            event_source_name=str(event_source_name or context["source"]),
+            event_name=str(event_name if event_name is not None else context.get("subject") or ""),
         )
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -209,10 +209,9 @@ def _context(spec: ContextFilter, actual: EventContext) -> tuple[bool, list[str]
 def _time(spec: TimeFilter, context: EventContext) -> tuple[bool, list[str]]:
     zone = ZoneInfo(spec.timezone) if spec.timezone else UTC
     clock = context.time.astimezone(zone).time().replace(tzinfo=None, microsecond=0)
-    if spec.start < spec.stop:
-        ok = spec.start <= clock < spec.stop
-    else:
-        ok = clock >= spec.start or clock < spec.stop
+    within = spec.start <= clock < spec.stop
+    across_midnight = clock >= spec.start or clock < spec.stop
+    ok = within if spec.start < spec.stop else across_midnight
     where = "inside" if ok else "outside"
     return ok, [f"time: {clock.isoformat()} {spec.timezone or 'UTC'} is {where} [{spec.start}, {spec.stop})"]
 

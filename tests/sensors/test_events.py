@@ -68,3 +68,19 @@ def test_argo_style_names_fall_back_to_source_and_subject() -> None:
     )
     assert (event.event_source_name, event.event_name, event.context.time) == ("github", "example", NOON)
     assert event.context.time.tzinfo is not None and event.context.time.utcoffset() == UTC.utcoffset(None)
+
+
+def test_from_argo_context_dict() -> None:
+    """Argo-shaped context dicts (what the webhook sources build) become Events named by source/subject."""
+    context = {
+        "id": "d1",
+        "source": "github",
+        "specversion": "1.0",
+        "type": "github",
+        "subject": "main",
+        "time": "2026-03-14T12:00:00Z",
+        "datacontenttype": "application/json",
+    }
+    event = Event.from_argo(context, {"body": {}})
+    assert (event.event_source_name, event.event_name, event.context.time) == ("github", "main", NOON)
+    assert event.context.to_json_dict() == context
