@@ -53,9 +53,7 @@ def test_archive_holds_the_basename_as_single_top_entry(store: LocalArtifactStor
 
 
 @pytest.mark.parametrize("archive_none", [False, True], ids=["tgz", "none"])
-def test_sub_path_picks_inside_a_directory(
-    store: LocalArtifactStore, tmp_path: Path, archive_none: bool
-) -> None:
+def test_sub_path_picks_inside_a_directory(store: LocalArtifactStore, tmp_path: Path, archive_none: bool) -> None:
     """``subPath`` selects one file (or directory) of a stored directory artifact."""
     (src := tmp_path / "d" / "inner").mkdir(parents=True)
     (src / "f.txt").write_text("deep")
@@ -90,8 +88,11 @@ def test_missing_source_and_missing_key(store: LocalArtifactStore, tmp_path: Pat
         store.read_bytes("k")
 
 
-@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "..", "a\\b", "./a"],
-                         ids=["empty", "absolute", "dotdot-inside", "dotdot", "backslash", "dot"])
+@pytest.mark.parametrize(
+    "key",
+    ["", "/abs", "a/../b", "..", "a\\b", "./a"],
+    ids=["empty", "absolute", "dotdot-inside", "dotdot", "backslash", "dot"],
+)
 def test_rejects_keys_escaping_the_root(store: LocalArtifactStore, key: str) -> None:
     """Keys are relative posix paths that cannot leave the store root."""
     with pytest.raises(InvalidSpec):

@@ -71,9 +71,7 @@ class LocalArtifactStore:
         finally:
             _remove(partial)
 
-    def get_to(
-        self, key: str, dest: Path, *, sub_path: str | None = None, archive_none: bool | None = None
-    ) -> None:
+    def get_to(self, key: str, dest: Path, *, sub_path: str | None = None, archive_none: bool | None = None) -> None:
         """Place artifact ``key`` at ``dest`` (file or directory), replacing what is there.
 
         Archived artifacts are unpacked with Argo's rule: a single top entry becomes ``dest``

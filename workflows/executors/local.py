@@ -1,0 +1,323 @@
+"""
+The ``local`` executor (the embedded default): runs a pod as process groups in one workspace.
+
+Called by :mod:`workflows.engine` through the :class:`~workflows.executors.base.Executor`
+Protocol. Order, as a kubelet with Argo's executor would: files and input artifacts are
+placed, init containers run one by one, sidecars start, main containers run (containerSet:
+each once its dependencies succeeded), sidecars are stopped (SIGTERM, SIGKILL after the grace
+period; their exit is ignored), outputs are collected. Images are recorded, never pulled:
+commands run from the host, optionally inside bubblewrap (:mod:`.isolation`).
+
+Restarts: a ``state.json`` in the pod workspace names the executor instance that started the
+pod and its process groups; ``result.json`` holds the finished result. A later ``run()`` of the
+same pod returns the stored result, or, if the pod was started by an earlier process and never
+finished, kills its survivors and reports it lost, instead of running it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import structlog
+
+from workflows.executors import processes
+from workflows.executors.artifacts import LocalArtifactStore
+from workflows.executors.base import ArtifactFetcher, LogLine, LogSink, PodRequest, PodResult
+from workflows.executors.isolation import OsHost
+from workflows.executors.pods import Outcome, PodRun
+from workflows.executors.staging import StagingError, place_inputs, plan, read_parameters, save_artifacts
+from workflows.model.status import NodePhase
+
+LOST_MESSAGE: Final = "pod was running when the server stopped; its result was lost"
+POD_IP: Final = "127.0.0.1"
+_STATE: Final = "state.json"
+_RESULT: Final = "result.json"
+
+logger = structlog.get_logger(__name__)
+_bwrap_ok: bool | None = None  # probed once per process: starting bwrap costs a few ms
+
+
+async def bwrap_works() -> bool:
+    """Whether bubblewrap can build a sandbox here (cached after the first call)."""
+    global _bwrap_ok
+    if _bwrap_ok is None:
+        path = shutil.which("bwrap")
+        ok = False
+        if path is not None:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    path,
+                    "--die-with-parent",
+                    "--unshare-pid",
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "--dev",
+                    "/dev",
+                    "--proc",
+                    "/proc",
+                    "true",
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+                ok = await proc.wait() == 0
+            except OSError:
+                ok = False
+        _bwrap_ok = ok
+        logger.info("bubblewrap probed", available=ok)
+    return _bwrap_ok
+
+
+class LocalExecutor:
+    """Runs pods as local process groups; see the module docstring for the order of things."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        artifacts: LocalArtifactStore,
+        logs: LogSink,
+        fetcher: ArtifactFetcher | None = None,
+        isolation: Literal["auto", "bwrap", "none"] = "auto",
+        network: Literal["host", "none"] = "host",
+        grace_period: float = 10.0,
+        extra_path: Sequence[str] = (),
+    ) -> None:
+        self._data_dir = data_dir
+        self._artifacts = artifacts
+        self._logs = logs
+        self._fetcher = fetcher
+        self._isolation = isolation
+        self._network = network
+        self._grace_period = grace_period
+        self._extra_path = tuple(str(p) for p in extra_path)
+        self._instance = uuid.uuid4().hex  # who started a pod: survives pid reuse in containers
+        self._boot_id = _read_boot_id()
+        self._running: dict[Path, asyncio.Future[PodResult]] = {}
+        self._cgroups = processes.MemoryCgroups()
+        self._host = OsHost()
+
+    def workspace(self, pod: PodRequest) -> Path:
+        """The pod's workspace directory."""
+        return self._data_dir / "pods" / pod.namespace / pod.workflow_name / pod.pod_name
+
+    async def run(self, pod: PodRequest, *, on_ready: Callable[[str], None]) -> PodResult:
+        """Run ``pod`` (or re-attach to it); see :class:`workflows.executors.base.Executor`."""
+        ws = self.workspace(pod)
+        if (joined := self._running.get(ws)) is not None:
+            return await asyncio.shield(joined)  # a second caller waits; only the first owns the pod
+        log = logger.bind(namespace=pod.namespace, workflow=pod.workflow_name, node=pod.node_id)
+        if (earlier := self._previous_run(ws, log)) is not None:
+            return earlier
+        future: asyncio.Future[PodResult] = asyncio.get_running_loop().create_future()
+        self._running[ws] = future
+        try:
+            result = await self._run_fresh(pod, ws=ws, log=log, on_ready=on_ready)
+        except BaseException as e:
+            future.cancel() if isinstance(e, asyncio.CancelledError) else future.set_exception(e)
+            future.exception() if not future.cancelled() else None  # mark retrieved
+            raise
+        finally:
+            del self._running[ws]
+        future.set_result(result)
+        return result
+
+    def _previous_run(self, ws: Path, log: Any) -> PodResult | None:
+        """The stored result of a pod that finished or was lost; None to run it now."""
+        try:
+            return _load_result(json.loads((ws / _RESULT).read_text()))
+        except (FileNotFoundError, ValueError, KeyError):
+            pass
+        try:
+            state = json.loads((ws / _STATE).read_text())
+        except (FileNotFoundError, ValueError):
+            state = None
+        if state is None or state.get("instance") == self._instance:
+            return None  # never started, or cancelled earlier by us: start afresh
+        killed = 0
+        if state.get("boot_id") == self._boot_id:
+            killed = _kill_groups({int(k): int(v) for k, v in state.get("groups", {}).items()})
+        log.warning("pod lost by an earlier server", pod=ws.name, survivors_killed=killed)
+        result = PodResult(phase=NodePhase.ERROR, message=LOST_MESSAGE, finished_at=datetime.now(UTC))
+        (ws / _RESULT).write_text(json.dumps(_dump_result(result)))
+        return result
+
+    async def _isolated(self) -> bool:
+        if self._isolation == "auto":
+            return await bwrap_works()
+        return self._isolation == "bwrap"
+
+    async def _run_fresh(self, pod: PodRequest, *, ws: Path, log: Any, on_ready: Callable[[str], None]) -> PodResult:
+        started_at = datetime.now(UTC)
+        if ws.exists():
+            shutil.rmtree(ws)
+        ws.mkdir(parents=True)
+        groups: dict[int, int] = {}
+
+        def record(pgid: int) -> None:
+            groups[pgid] = _start_time(pgid)
+            self._write_state(ws, groups)
+
+        self._write_state(ws, groups)
+        isolated = await self._isolated()
+        volumes_root = self._data_dir / "volumes" / pod.namespace / pod.workflow_uid
+        layout = plan(pod, workspace=ws, volumes_root=volumes_root, isolated=isolated, extra_path=self._extra_path)
+
+        def emit_for(container: str) -> processes.Emit:
+            def emit(content: str) -> None:
+                self._logs.append(
+                    LogLine(
+                        namespace=pod.namespace,
+                        workflow=pod.workflow_name,
+                        pod_name=pod.pod_name,
+                        container=container,
+                        time=datetime.now(UTC),
+                        content=content,
+                    )
+                )
+
+            return emit
+
+        run = PodRun(
+            pod=pod,
+            layout=layout,
+            log=log,
+            emit_for=emit_for,
+            on_started=record,
+            cgroups=self._cgroups,
+            host=self._host,
+            network=self._network,
+            grace_period=self._grace_period,
+            extra_path=self._extra_path,
+        )
+        result = await self._execute(pod, run=run, layout=layout, on_ready=on_ready)
+        result = replace(result, started_at=started_at, finished_at=datetime.now(UTC), pod_ip=POD_IP)
+        (ws / _RESULT).write_text(json.dumps(_dump_result(result)))
+        log.info("pod finished", pod=pod.pod_name, phase=result.phase.value, exit_code=result.exit_code)
+        return result
+
+    async def _execute(
+        self, pod: PodRequest, *, run: PodRun, layout: Any, on_ready: Callable[[str], None]
+    ) -> PodResult:
+        try:
+            await place_inputs(pod, layout, store=self._artifacts, fetcher=self._fetcher)
+        except StagingError as e:
+            return PodResult(phase=NodePhase.ERROR, message=str(e))
+        outcome: Outcome = await run.run(on_ready=lambda: on_ready(POD_IP))
+        if outcome.phase is not NodePhase.SUCCEEDED and outcome.exit_code is None:
+            return PodResult(phase=outcome.phase, message=outcome.message)  # never ran: nothing to collect
+        container = run.output_container
+        params = read_parameters(pod, layout, container=container)
+        try:
+            saved, missing = await save_artifacts(pod, layout, container=container, store=self._artifacts)
+        except StagingError as e:
+            return PodResult(
+                phase=NodePhase.ERROR,
+                exit_code=outcome.exit_code,
+                message=str(e),
+                result=outcome.result,
+                output_parameters=params,
+            )
+        phase, message = outcome.phase, outcome.message
+        if missing and phase is NodePhase.SUCCEEDED:
+            phase = NodePhase.ERROR
+            message = f"failed to save outputs: no such file or directory for artifact(s) {', '.join(missing)}"
+        return PodResult(
+            phase=phase,
+            exit_code=outcome.exit_code,
+            message=message,
+            result=outcome.result,
+            output_parameters=params,
+            output_artifacts=saved,
+        )
+
+    def _write_state(self, ws: Path, groups: dict[int, int]) -> None:
+        state = {
+            "instance": self._instance,
+            "pid": os.getpid(),
+            "boot_id": self._boot_id,
+            "groups": {str(k): v for k, v in groups.items()},
+        }
+        (ws / _STATE).write_text(json.dumps(state))
+
+
+def _read_boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> int:
+    """A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), 0 if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _kill_groups(groups: dict[int, int]) -> int:
+    """SIGKILL every process still in one of ``groups`` (pgid -> leader start time).
+
+    A member must have started no earlier than the recorded leader, so a recycled pgid of
+    an unrelated process group is left alone. Returns how many processes were signalled.
+    """
+    killed = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, pgrp, start = fields[0], int(fields[2]), int(fields[19])
+        if pgrp in groups and start >= groups[pgrp] and state != "Z":
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def _dump_result(r: PodResult) -> dict[str, Any]:
+    return {
+        "phase": r.phase.value,
+        "exit_code": r.exit_code,
+        "message": r.message,
+        "result": r.result,
+        "output_parameters": dict(r.output_parameters),
+        "output_artifacts": dict(r.output_artifacts),
+        "started_at": r.started_at.isoformat() if r.started_at else None,
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "pod_ip": r.pod_ip,
+    }
+
+
+def _load_result(d: dict[str, Any]) -> PodResult:
+    def when(v: str | None) -> datetime | None:
+        return datetime.fromisoformat(v) if v else None
+
+    return PodResult(
+        phase=NodePhase(d["phase"]),
+        exit_code=d["exit_code"],
+        message=d["message"],
+        result=d["result"],
+        output_parameters=d["output_parameters"],
+        output_artifacts=d["output_artifacts"],
+        started_at=when(d["started_at"]),
+        finished_at=when(d["finished_at"]),
+        pod_ip=d["pod_ip"],
+    )

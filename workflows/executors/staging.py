@@ -1,0 +1,228 @@
+"""
+The workspace of one local pod: where each container path lives on the host, placing the
+init work (files, input artifacts) and collecting outputs (parameters, artifacts).
+
+Called by :mod:`workflows.executors.local`. With isolation every container gets a private
+``/tmp`` (a workspace directory, so what main leaves there can be collected after it exits),
+its volume mounts, and, for main containers, workspace directories bound over the paths it
+must write (parents of outputs, input artifacts, files, ``workingDir``). Without isolation
+absolute paths are the host's own: two pods writing ``/tmp/x`` then share (and collide on) it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import posixpath
+import shutil
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from workflows.errors import WorkflowError
+from workflows.executors.artifacts import LocalArtifactStore
+from workflows.executors.base import ArtifactFetcher, Container, InputArtifact, PodRequest
+from workflows.executors.isolation import Bind, host_path, is_under
+
+_HTTP_TIMEOUT: Final = 60.0
+
+
+class StagingError(Exception):
+    """The init work or output saving failed; the pod ends in phase Error with this message."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Layout:
+    """Host locations of one pod's paths; ``binds`` is empty for unisolated containers."""
+
+    workspace: Path
+    isolated: bool
+    binds: Mapping[str, tuple[Bind, ...]]
+    tmp_dirs: Mapping[str, Path]
+
+    def locate(self, container: str, path: str) -> Path:
+        """Where ``path`` as seen by ``container`` is on the host."""
+        if not self.isolated:
+            return Path(path)
+        found = host_path(path, self.binds[container])
+        return Path(found if found is not None else path)
+
+    def present_binds(self, container: str) -> tuple[Bind, ...]:
+        """Binds whose source exists (an optional input artifact may not have been placed)."""
+        return tuple(b for b in self.binds.get(container, ()) if os.path.lexists(b.source))
+
+
+def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool, extra_path: Sequence[str]) -> Layout:
+    """Decide each container's binds and create the directories they need (few, shallow)."""
+    tmp_dirs: dict[str, Path] = {}
+    binds: dict[str, tuple[Bind, ...]] = {}
+    main_names = {c.name for c in pod.main}
+    main_dirs, main_placed = _main_write_paths(pod)
+    for c in (*pod.init_containers, *pod.sidecars, *pod.main):
+        tmp = tmp_dirs[c.name] = workspace / "tmp" / c.name
+        tmp.mkdir(parents=True)
+        if not isolated:
+            continue
+        bs = [Bind(source=str(tmp), target="/tmp")]
+        bs += _volume_binds(pod, c, workspace=workspace, volumes_root=volumes_root)
+        dirs = set(main_dirs) if c.name in main_names else set()
+        if c.working_dir:
+            dirs.add(posixpath.normpath(c.working_dir))
+        placed = set(main_placed) - dirs if c.name in main_names else set()
+        covered = [b.target for b in bs]
+        for target in sorted(dirs | placed, key=len):
+            if any(is_under(target, t) for t in covered):
+                continue
+            # Placed paths (files, inputs) are created by placement, as a file or a directory.
+            source = workspace / "root" / target.lstrip("/")
+            (source if target in dirs else source.parent).mkdir(parents=True, exist_ok=True)
+            bs.append(Bind(source=str(source), target=target))
+            covered.append(target)
+        # Tools on extra_path stay visible even if a bind (say /tmp) hides where they live.
+        bs += [Bind(source=d, target=d, writable=False) for d in extra_path if host_path(d, bs) is not None]
+        binds[c.name] = tuple(bs)
+    return Layout(workspace=workspace, isolated=isolated, binds=binds, tmp_dirs=tmp_dirs)
+
+
+def _main_write_paths(pod: PodRequest) -> tuple[list[str], list[str]]:
+    """Sandbox paths main must write: directories to create (output parents), paths placed (inputs, files)."""
+    dirs: list[str] = []
+    for out_path in [p.path for p in pod.output_parameters] + [a.path for a in pod.output_artifacts]:
+        path = posixpath.normpath(out_path)
+        parent = posixpath.dirname(path)
+        dirs.append(parent if parent != "/" else path)  # never make the root writable
+    placed = [posixpath.normpath(a.path) for a in pod.input_artifacts]
+    placed += [posixpath.normpath(f.path) for f in pod.files]
+    return dirs, placed
+
+
+def _volume_binds(pod: PodRequest, c: Container, *, workspace: Path, volumes_root: Path) -> list[Bind]:
+    volumes = {v.name: v for v in pod.volumes}
+    out = []
+    for m in c.volume_mounts:
+        v = volumes.get(m.name)
+        host_dir: Path
+        if v is not None and v.scope == "workflow":
+            host_dir = volumes_root / m.name
+        elif v is not None and v.scope == "other" and isinstance(v.raw.get("hostPath"), Mapping):
+            host_dir = Path(str(v.raw["hostPath"].get("path", "/")))
+        else:  # emptyDir, and secret/configMap volumes we cannot fill locally: an empty pod dir
+            host_dir = workspace / "volumes" / m.name
+        source = host_dir / m.sub_path if m.sub_path else host_dir
+        source.mkdir(parents=True, exist_ok=True)
+        out.append(Bind(source=str(source), target=posixpath.normpath(m.mount_path), writable=not m.read_only))
+    return out
+
+
+def _main_locations(layout: Layout, pod: PodRequest, path: str) -> list[Path]:
+    """Host locations of ``path`` for every main container (deduplicated, in order)."""
+    return list(dict.fromkeys(layout.locate(c.name, path) for c in pod.main))
+
+
+async def place_inputs(
+    pod: PodRequest, layout: Layout, *, store: LocalArtifactStore, fetcher: ArtifactFetcher | None
+) -> None:
+    """Write ``files`` and input artifacts where main containers will see them."""
+    for f in pod.files:
+        for loc in _main_locations(layout, pod, f.path):
+            loc.parent.mkdir(parents=True, exist_ok=True)
+            loc.write_bytes(f.content)
+            loc.chmod(f.mode)
+    for art in pod.input_artifacts:
+        locations = _main_locations(layout, pod, art.path)
+        try:
+            placed = await _place_artifact(art, locations[0], store=store, fetcher=fetcher)
+        except (WorkflowError, OSError, ValueError) as e:
+            raise StagingError(f"failed to load artifacts: artifact {art.name}: {e}") from e
+        if not placed:
+            continue
+        for loc in locations[1:]:
+            await asyncio.to_thread(_copy, locations[0], loc)
+
+
+async def _place_artifact(
+    art: InputArtifact, dest: Path, *, store: LocalArtifactStore, fetcher: ArtifactFetcher | None
+) -> bool:
+    """Place one artifact at ``dest``; False when an optional one is missing."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if art.raw_data is not None:
+        dest.write_text(art.raw_data)
+    elif art.key is not None:
+        if not store.exists(art.key):
+            if art.optional:
+                return False
+            raise StagingError(f"failed to load artifacts: artifact {art.name}: key {art.key!r} not found")
+        await asyncio.to_thread(store.get_to, art.key, dest, sub_path=art.sub_path, archive_none=art.archive_none)
+    elif art.git is not None:
+        if fetcher is None:
+            raise StagingError(f"failed to load artifacts: artifact {art.name}: no git fetcher configured")
+        await fetcher.fetch_git(art.git, dest=dest)
+    elif art.http_url is not None:
+        await asyncio.to_thread(_download, art.http_url, dest)
+    elif art.optional:
+        return False
+    else:
+        raise StagingError(f"failed to load artifacts: artifact {art.name}: no source set")
+    if art.mode is not None:
+        _chmod_tree(dest, art.mode)
+    return True
+
+
+def _download(url: str, dest: Path) -> None:
+    with urllib.request.urlopen(url, timeout=_HTTP_TIMEOUT) as resp, open(dest, "wb") as out:
+        shutil.copyfileobj(resp, out)
+
+
+def _chmod_tree(path: Path, mode: int) -> None:
+    paths: Iterable[Path] = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for p in paths:
+        if p.is_file() and not p.is_symlink():
+            p.chmod(mode)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    else:
+        shutil.copy2(src, dest)
+
+
+def read_parameters(pod: PodRequest, layout: Layout, *, container: str) -> dict[str, str]:
+    """Output parameters whose file exists (one trailing newline trimmed); directories are skipped."""
+    out: dict[str, str] = {}
+    for p in pod.output_parameters:
+        try:
+            text = layout.locate(container, p.path).read_bytes().decode("utf-8", "replace")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+            continue
+        out[p.name] = text[:-1] if text.endswith("\n") else text
+    return out
+
+
+async def save_artifacts(
+    pod: PodRequest, layout: Layout, *, container: str, store: LocalArtifactStore
+) -> tuple[dict[str, str], list[str]]:
+    """Save output artifacts; returns (saved name -> key, names of required ones missing)."""
+    saved: dict[str, str] = {}
+    missing: list[str] = []
+    for art in pod.output_artifacts:
+        src = layout.locate(container, art.path)
+        if not os.path.lexists(src):
+            if not art.optional:
+                missing.append(art.name)
+            continue
+        try:
+            await asyncio.to_thread(
+                store.put_path,
+                art.key,
+                src,
+                archive_none=art.archive_none,
+                compression_level=art.compression_level,
+            )
+        except (OSError, WorkflowError) as e:
+            raise StagingError(f"failed to save outputs: artifact {art.name}: {e}") from e
+        saved[art.name] = art.key
+    return saved, missing
