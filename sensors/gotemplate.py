@@ -33,7 +33,6 @@ class TemplateError(Exception):
 
 
 _NO_VALUE: Final = "<no value>"
-_ACTION: Final = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _TOKEN: Final = re.compile(
     r'\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(\$?[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*|\$)'
     r"((?:\.[A-Za-z_]\w*)+|\.)?|(\.(?:[A-Za-z_]\w*)(?:\.[A-Za-z_]\w*)*|\.)|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
@@ -60,25 +59,51 @@ def render(template: str, data: Any) -> str:
 
 
 def _split(template: str) -> list[tuple[str, str]]:
-    """(kind, text) pieces: ("text", ...) and ("action", ...), with trim markers applied."""
+    """(kind, text) pieces: ("text", ...) and ("action", ...), with trim markers applied.
+
+    Scans rather than regex-matches so that ``}}`` inside a quoted string does not end an action.
+    """
     pieces: list[tuple[str, str]] = []
     pos = 0
-    for match in _ACTION.finditer(template):
-        text = template[pos : match.start()]
-        if match.group(1):
-            text = text.rstrip()
+    while (start := template.find("{{", pos)) != -1:
+        opening = template[start + 2 :]
+        if opening.removeprefix("- ").startswith("/*"):  # comments may hold quotes: skip to */
+            closing = template.find("*/", start + 2)
+            end = template.find("}}", closing) if closing != -1 else -1
+            if end == -1:
+                raise TemplateError("unclosed comment")
+        else:
+            end = _action_end(template, start + 2)
+        text, body = template[pos:start], template[start + 2 : end]
+        if body.startswith("- ") or body.startswith("-\t") or body.startswith("-\n"):
+            text, body = text.rstrip(), body[1:]
+        pos = end + 2
+        if body.endswith(" -") or body.endswith("\t-") or body.endswith("\n-"):
+            body = body[:-1]
+            pos += len(template[pos:]) - len(template[pos:].lstrip())
         pieces.append(("text", text))
-        body = match.group(2).strip()
+        body = body.strip()
         if not (body.startswith("/*") and body.endswith("*/")):
             pieces.append(("action", body))
-        pos = match.end()
-        if match.group(3):
-            trail = template[pos:]
-            pos += len(trail) - len(trail.lstrip())
-    if "{{" in template[pos:]:
-        raise TemplateError("unclosed action")
     pieces.append(("text", template[pos:]))
     return pieces
+
+
+def _action_end(template: str, pos: int) -> int:
+    quote = ""
+    while pos < len(template):
+        ch = template[pos]
+        if quote:
+            if ch == "\\" and quote != "`":
+                pos += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"`'":
+            quote = ch
+        elif template.startswith("}}", pos):
+            return pos
+        pos += 1
+    raise TemplateError("unclosed action")
 
 
 def _parse_nodes(
