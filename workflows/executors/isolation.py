@@ -17,8 +17,10 @@ inside; there is no ``--new-session``, because the executor signals the whole pr
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
+import shutil
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +92,12 @@ class OsHost:
 
     def readlink(self, path: str) -> str:
         return os.readlink(path)
+
+
+@functools.cache
+def bwrap_path() -> str:
+    """Where ``bwrap`` is (looked up once per process)."""
+    return shutil.which("bwrap") or "bwrap"
 
 
 def is_under(path: str, ancestor: str) -> bool:

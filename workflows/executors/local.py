@@ -17,6 +17,7 @@ finished, kills its survivors and reports it lost, instead of running it twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -41,7 +42,6 @@ from workflows.model.status import NodePhase
 LOST_MESSAGE: Final = "pod was running when the server stopped; its result was lost"
 POD_IP: Final = "127.0.0.1"
 _STATE: Final = "state.json"
-_RESULT: Final = "result.json"
 
 logger = structlog.get_logger(__name__)
 _bwrap_ok: bool | None = None  # probed once per process: starting bwrap costs a few ms
@@ -124,33 +124,31 @@ class LocalExecutor:
         self._running[ws] = future
         try:
             result = await self._run_fresh(pod, ws=ws, log=log, on_ready=on_ready)
-        except BaseException as e:
-            future.cancel() if isinstance(e, asyncio.CancelledError) else future.set_exception(e)
-            future.exception() if not future.cancelled() else None  # mark retrieved
-            raise
+            future.set_result(result)
+            return result
         finally:
+            if not future.done():
+                future.cancel()  # callers that joined see the pod stopped, as its owner did
             del self._running[ws]
-        future.set_result(result)
-        return result
 
     def _previous_run(self, ws: Path, log: Any) -> PodResult | None:
         """The stored result of a pod that finished or was lost; None to run it now."""
         try:
-            return _load_result(json.loads((ws / _RESULT).read_text()))
-        except (FileNotFoundError, ValueError, KeyError):
-            pass
-        try:
-            state = json.loads((ws / _STATE).read_text())
-        except (FileNotFoundError, ValueError):
-            state = None
-        if state is None or state.get("instance") == self._instance:
-            return None  # never started, or cancelled earlier by us: start afresh
+            state = json.loads((ws / _STATE).read_bytes())
+        except FileNotFoundError:
+            return None  # never started a process: (re)run it
+        except ValueError:  # torn write during a crash: who started what is unknown
+            state = {}
+        if isinstance(state.get("result"), dict):
+            return _load_result(state["result"])
+        if state.get("instance") == self._instance:
+            return None  # cancelled earlier by us: start afresh
         killed = 0
         if state.get("boot_id") == self._boot_id:
             killed = _kill_groups({int(k): int(v) for k, v in state.get("groups", {}).items()})
         log.warning("pod lost by an earlier server", pod=ws.name, survivors_killed=killed)
         result = PodResult(phase=NodePhase.ERROR, message=LOST_MESSAGE, finished_at=datetime.now(UTC))
-        (ws / _RESULT).write_text(json.dumps(_dump_result(result)))
+        (ws / _STATE).write_text(json.dumps({**state, "result": _dump_result(result)}))
         return result
 
     async def _isolated(self) -> bool:
@@ -160,16 +158,19 @@ class LocalExecutor:
 
     async def _run_fresh(self, pod: PodRequest, *, ws: Path, log: Any, on_ready: Callable[[str], None]) -> PodResult:
         started_at = datetime.now(UTC)
-        if ws.exists():
+        try:
+            ws.mkdir(parents=True)
+        except FileExistsError:  # an attempt of ours that was cancelled: start over
             shutil.rmtree(ws)
-        ws.mkdir(parents=True)
-        groups: dict[int, int] = {}
+            ws.mkdir()
+        state = _StateFile(ws / _STATE, instance=self._instance, boot_id=self._boot_id)
 
         def record(pgid: int) -> None:
-            groups[pgid] = _start_time(pgid)
-            self._write_state(ws, groups)
+            state.groups[pgid] = _start_time(pgid)
+            state.write()
 
-        self._write_state(ws, groups)
+        # No state file until a process starts: a pod lost before that has nothing to kill
+        # and is simply run again.
         isolated = await self._isolated()
         volumes_root = self._data_dir / "volumes" / pod.namespace / pod.workflow_uid
         layout = plan(pod, workspace=ws, volumes_root=volumes_root, isolated=isolated, extra_path=self._extra_path)
@@ -201,10 +202,13 @@ class LocalExecutor:
             grace_period=self._grace_period,
             extra_path=self._extra_path,
         )
-        result = await self._execute(pod, run=run, layout=layout, on_ready=on_ready)
-        result = replace(result, started_at=started_at, finished_at=datetime.now(UTC), pod_ip=POD_IP)
-        (ws / _RESULT).write_text(json.dumps(_dump_result(result)))
-        log.info("pod finished", pod=pod.pod_name, phase=result.phase.value, exit_code=result.exit_code)
+        try:
+            result = await self._execute(pod, run=run, layout=layout, on_ready=on_ready)
+            result = replace(result, started_at=started_at, finished_at=datetime.now(UTC), pod_ip=POD_IP)
+            state.write(result=result)
+        finally:
+            state.close()
+        log.debug("pod finished", pod=pod.pod_name, phase=result.phase.value, exit_code=result.exit_code)
         return result
 
     async def _execute(
@@ -242,14 +246,35 @@ class LocalExecutor:
             output_artifacts=saved,
         )
 
-    def _write_state(self, ws: Path, groups: dict[int, int]) -> None:
-        state = {
-            "instance": self._instance,
-            "pid": os.getpid(),
-            "boot_id": self._boot_id,
-            "groups": {str(k): v for k, v in groups.items()},
-        }
-        (ws / _STATE).write_text(json.dumps(state))
+
+class _StateFile:
+    """``state.json``: who started the pod, its process groups, finally its result.
+
+    Written when the first process starts, rewritten in place through one descriptor kept
+    open (one file creation per pod: at thousands of pods, creations dominate the overhead).
+    No fsync: after a machine crash the boot id differs and the pod is reported lost anyway.
+    """
+
+    def __init__(self, path: Path, *, instance: str, boot_id: str) -> None:
+        self.path = path
+        self.groups: dict[int, int] = {}  # pgid -> leader start time
+        self._head = {"instance": instance, "pid": os.getpid(), "boot_id": boot_id}
+        self._fd: int | None = None
+
+    def write(self, *, result: PodResult | None = None) -> None:
+        state: dict[str, Any] = {**self._head, "groups": {str(k): v for k, v in self.groups.items()}}
+        if result is not None:
+            state["result"] = _dump_result(result)
+        payload = json.dumps(state).encode()
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        os.pwrite(self._fd, payload, 0)
+        os.ftruncate(self._fd, len(payload))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _read_boot_id() -> str:
@@ -275,20 +300,11 @@ def _kill_groups(groups: dict[int, int]) -> int:
     an unrelated process group is left alone. Returns how many processes were signalled.
     """
     killed = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        state, pgrp, start = fields[0], int(fields[2]), int(fields[19])
-        if pgrp in groups and start >= groups[pgrp] and state != "Z":
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
+    for pid, _, pgrp, start in processes.live_processes():
+        if pgrp in groups and start >= groups[pgrp]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
                 killed += 1
-            except ProcessLookupError:
-                pass
     return killed
 
 

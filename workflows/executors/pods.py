@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any, Final
 
 from workflows.executors import processes
 from workflows.executors.base import Container, PodRequest
-from workflows.executors.isolation import HostView, Sandbox, bwrap_argv
+from workflows.executors.isolation import HostView, Sandbox, bwrap_argv, bwrap_path
 from workflows.executors.probes import wait_until_ready
 from workflows.executors.staging import Layout
 from workflows.model.status import NodePhase
@@ -70,7 +69,7 @@ class PodRun:
         self._network = network
         self._grace = grace_period
         self._path = ":".join([*extra_path, os.environ.get("PATH") or _DEFAULT_PATH])
-        self._bwrap = shutil.which("bwrap") or "bwrap"
+        self._bwrap = bwrap_path()
         self._started: list[processes.Running] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         names = [c.name for c in pod.main]
@@ -169,7 +168,10 @@ class PodRun:
 
             await wait_until_ready(c.readiness_probe, host=_PROBE_HOST, run_exec=run_exec)
         self._log.info("daemon ready", container=c.name)
-        on_ready()
+        try:
+            on_ready()
+        except Exception:  # the engine's callback failing must not go unnoticed in a task
+            self._log.exception("on_ready callback failed", container=c.name)
 
     async def _exec_probe(self, c: Container, command: tuple[str, ...]) -> bool:
         try:

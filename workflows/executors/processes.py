@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +151,11 @@ class Running:
             raise
 
 
-def _processes() -> list[tuple[int, int, int]]:
-    """(pid, ppid, pgrp) of every live (non-zombie) process; a /proc scan, for stop paths only."""
+def live_processes() -> list[tuple[int, int, int, int]]:
+    """(pid, ppid, pgrp, start time in ticks) of every live (non-zombie) process.
+
+    A /proc scan: used on stop and restart paths only, never per pod.
+    """
     out = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -162,14 +166,14 @@ def _processes() -> list[tuple[int, int, int]]:
         except OSError:
             continue
         if fields[0] not in ("Z", "X"):
-            out.append((int(entry.name), int(fields[1]), int(fields[2])))
+            out.append((int(entry.name), int(fields[1]), int(fields[2]), int(fields[19])))
     return out
 
 
 def descendants(root: int) -> list[int]:
     """Pids of the live descendants of ``root``."""
     children: dict[int, list[int]] = {}
-    for pid, ppid, _ in _processes():
+    for pid, ppid, _, _ in live_processes():
         children.setdefault(ppid, []).append(pid)
     out, todo = [], list(children.get(root, ()))
     while todo:
@@ -183,7 +187,7 @@ async def _until_gone(pgid: int, *, timeout: float = 2.0) -> None:
     """Wait (bounded) until SIGKILLed members of ``pgid`` have actually exited."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while any(pgrp == pgid for _, _, pgrp in _processes()):
+    while any(pgrp == pgid for _, _, pgrp, _ in live_processes()):
         if loop.time() > deadline:
             logger.warning("processes outlived SIGKILL", pgid=pgid)
             return
@@ -289,7 +293,6 @@ class MemoryCgroups:
 
     def __init__(self) -> None:
         self._kind: str | None = None
-        self._counter = 0
         self._probed = False
 
     def _probe(self) -> None:
@@ -315,9 +318,8 @@ class MemoryCgroups:
         if self._kind is None:
             logger.debug("memory limit not enforced", reason="no writable memory cgroup")
             return None
-        self._counter += 1
         root = _V1_MEMORY if self._kind == "v1" else _V2_ROOT
-        path = root / _CGROUP_PARENT / f"{os.getpid()}-{self._counter}"
+        path = root / _CGROUP_PARENT / uuid.uuid4().hex
         try:
             path.mkdir()
             if self._kind == "v1":

@@ -61,8 +61,8 @@ def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool
     main_names = {c.name for c in pod.main}
     main_dirs, main_placed = _main_write_paths(pod)
     for c in (*pod.init_containers, *pod.sidecars, *pod.main):
-        tmp = tmp_dirs[c.name] = workspace / "tmp" / c.name
-        tmp.mkdir(parents=True)
+        tmp = tmp_dirs[c.name] = workspace / f"tmp-{c.name}"  # flat: every mkdir counts at 1,000s of pods
+        tmp.mkdir()
         if not isolated:
             continue
         bs = [Bind(source=str(tmp), target="/tmp")]
