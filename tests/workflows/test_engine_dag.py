@@ -1,0 +1,237 @@
+"""Engine feature tests: DAG dependencies, enhanced ``depends``, target, failFast."""
+
+from __future__ import annotations
+
+from tests.workflows.conftest import Harness, children, node, nodes, phases
+
+PASS_FAIL = """
+  - name: pass
+    container: {image: alpine, command: [sh, -c, "echo pass"]}
+  - name: fail
+    container: {image: alpine, command: [sh, -c, "exit 1"]}
+  - name: slow
+    container: {image: alpine, command: [sh, -c, "sleep 1; echo slow"]}
+"""
+
+
+async def test_diamond_order_and_shape(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: diamond}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: A, template: pass}
+      - {name: B, template: pass, depends: A}
+      - {name: C, template: pass, depends: A}
+      - {name: D, template: pass, depends: "B && C"}
+""" + PASS_FAIL)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    root = node(wf, "diamond")
+    assert root["type"] == "DAG"
+    assert [c["displayName"] for c in children(wf, root)] == ["A"]
+    a, b, c, d = (node(wf, x) for x in "ABCD")
+    assert sorted(x["displayName"] for x in children(wf, a)) == ["B", "C"]
+    assert [x["displayName"] for x in children(wf, b)] == ["D"]
+    assert b["name"] == "diamond.B" and b["type"] == "Pod" and b["boundaryID"] == root["id"]
+    assert b["startedAt"] >= a["finishedAt"] and c["startedAt"] >= a["finishedAt"]
+    assert d["startedAt"] >= max(b["finishedAt"], c["finishedAt"])
+    assert root["outboundNodes"] == [d["id"]]
+    assert wf["status"]["progress"] == "4/4"
+
+
+async def test_enhanced_depends_results(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: enhanced}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: P, template: pass}
+      - {name: F, template: fail}
+      - {name: S, template: pass, when: "1 == 2"}
+      - {name: on-failed, template: pass, depends: "F.Failed"}
+      - {name: on-succeeded-f, template: pass, depends: "F.Succeeded"}
+      - {name: on-omitted, template: pass, depends: "on-succeeded-f.Omitted"}
+      - {name: on-skipped, template: pass, depends: "S.Skipped"}
+      - {name: bare-skipped, template: pass, depends: "S"}
+      - {name: and-not, template: pass, depends: "P && !F.Succeeded"}
+      - {name: or, template: pass, depends: "(P.Failed || F.Failed) && P.Succeeded"}
+      - {name: any, template: pass, depends: "F.Succeeded || F.Errored"}
+""" + PASS_FAIL)
+    ph = phases(wf)
+    for ran in ("P", "on-failed", "on-omitted", "on-skipped", "bare-skipped", "and-not", "or"):
+        assert ph[ran] == "Succeeded", (ran, ph)
+    assert ph["F"] == "Failed"
+    assert ph["S"] == "Skipped"
+    for omitted in ("on-succeeded-f", "any"):
+        n = node(wf, omitted)
+        assert n["phase"] == "Omitted", (omitted, ph)
+        assert n["type"] == "Skipped"
+        assert n["message"] == "omitted: depends condition not met"
+    # 'any' is a target task omitted below the failed F: the branch is Failed, so the DAG is
+    assert wf["status"]["phase"] == "Failed"
+
+
+async def test_failed_inner_task_handled_by_depends_succeeds(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: handled}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: F, template: fail}
+      - {name: cleanup, template: pass, depends: "F.Failed || F.Succeeded"}
+""" + PASS_FAIL)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert node(wf, "F")["phase"] == "Failed"
+    assert node(wf, "cleanup")["phase"] == "Succeeded"
+
+
+async def test_errored_dependency(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: errored}
+spec:
+  entrypoint: d
+  arguments: {parameters: [{name: x, value: nope}]}
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - name: E
+        template: choose
+        arguments: {parameters: [{name: x, value: "{{workflow.parameters.x}}"}]}
+      - {name: on-error, template: pass, depends: "E.Errored"}
+      - {name: on-fail, template: pass, depends: "E.Failed"}
+      - {name: after, template: pass, depends: "on-error"}
+  - name: choose
+    inputs:
+      parameters:
+      - {name: x, enum: [a, b]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.x}}"]}
+""" + PASS_FAIL)
+    ph = phases(wf)
+    assert ph["E"] == "Error", ph
+    assert "x" in node(wf, "E")["message"]
+    assert ph["on-error"] == "Succeeded"
+    assert ph["after"] == "Succeeded"
+    assert ph["on-fail"] == "Omitted"
+
+
+async def test_any_succeeded_all_failed(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: anyall}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: T, template: exit, arguments: {parameters: [{name: c, value: "{{item}}"}]}, withItems: [0, 1]}
+      - {name: U, template: exit, arguments: {parameters: [{name: c, value: "{{item}}"}]}, withItems: [1, 2]}
+      - {name: t-any, template: pass, depends: "T.AnySucceeded"}
+      - {name: t-all, template: pass, depends: "T.AllFailed"}
+      - {name: u-any, template: pass, depends: "U.AnySucceeded"}
+      - {name: u-all, template: pass, depends: "U.AllFailed"}
+  - name: exit
+    inputs: {parameters: [{name: c}]}
+    container: {image: alpine, command: [sh, -c, "exit {{inputs.parameters.c}}"]}
+""" + PASS_FAIL)
+    ph = phases(wf)
+    assert ph["t-any"] == "Succeeded", ph
+    assert ph["t-all"] == "Omitted", ph
+    assert ph["u-any"] == "Omitted", ph
+    assert ph["u-all"] == "Succeeded", ph
+    t = node(wf, "T")
+    assert t["type"] == "TaskGroup"
+    assert sorted(c["displayName"] for c in children(wf, t)) == ["T(0:0)", "T(1:1)"]
+    assert wf["status"]["phase"] == "Failed", (ph, t)
+
+
+async def test_target_runs_only_needed_tasks(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: target}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      target: "B E"
+      tasks:
+      - {name: A, template: pass}
+      - {name: B, template: pass, depends: A}
+      - {name: C, template: pass, depends: B}
+      - {name: D, template: pass}
+      - {name: E, template: pass}
+""" + PASS_FAIL)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert sorted(n["displayName"] for n in nodes(wf).values() if n["type"] == "Pod") == ["A", "B", "E"]
+
+
+async def test_fail_fast_default_stops_new_tasks(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: failfast}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: F, template: fail}
+      - {name: S, template: slow}
+      - {name: after-s, template: pass, depends: S}
+""" + PASS_FAIL)
+    assert wf["status"]["phase"] == "Failed"
+    assert not [n for n in nodes(wf).values() if n["displayName"] == "after-s" and n["phase"] == "Succeeded"]
+
+
+async def test_fail_fast_false_lets_others_finish(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: nofailfast}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      failFast: false
+      tasks:
+      - {name: F, template: fail}
+      - {name: S, template: slow}
+      - {name: after-s, template: pass, depends: S}
+""" + PASS_FAIL)
+    assert wf["status"]["phase"] == "Failed"
+    assert node(wf, "after-s")["phase"] == "Succeeded"
+    assert node(wf, "S")["phase"] == "Succeeded"
+
+
+async def test_daemoned_dependency_and_inline_task(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: daemoned}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: srv, template: srv}
+      - {name: on-daemoned, template: pass, depends: "srv.Daemoned"}
+      - name: inl
+        depends: on-daemoned
+        inline:
+          script: {image: python, command: [python3], source: "print('inline')"}
+  - name: srv
+    daemon: true
+    container: {image: alpine, command: [sleep, "30"]}
+""" + PASS_FAIL)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert node(wf, "on-daemoned")["phase"] == "Succeeded"
+    assert node(wf, "inl")["outputs"]["result"] == "inline"
+    srv = node(wf, "srv")
+    assert srv["daemoned"] is True
+    assert srv["phase"] == "Succeeded"
