@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import http.server
 import json
 import os
 import shutil
@@ -10,6 +12,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from workflows.executors.base import (
 )
 from workflows.executors.local import LOST_MESSAGE, LocalExecutor, bwrap_works
 from workflows.model.ids import NodeId
+from workflows.model.spec import GitSource
 from workflows.model.status import NodePhase
 
 HAVE_BWRAP = shutil.which("bwrap") is not None
@@ -498,3 +502,95 @@ async def test_auto_isolation_uses_bwrap_when_it_works(make: Callable[..., Local
     r: PodResult = await make("auto").run(pod(sh("touch /usr/forbidden")), on_ready=no_ready)
     assert works == HAVE_BWRAP
     assert r.phase is (NodePhase.FAILED if works else NodePhase.SUCCEEDED)
+
+
+class FakeFetcher:
+    """An ArtifactFetcher writing a marker file, recording what it was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Path]] = []
+
+    async def fetch_git(self, source: GitSource, *, dest: Path) -> None:
+        self.calls.append((source.repo, dest))
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "README").write_text(f"cloned {source.repo}@{source.revision}\n")
+
+
+async def test_git_and_http_inputs(make: Callable[..., LocalExecutor], tmp_path: Path) -> None:
+    """git inputs go through the fetcher into the workspace; http inputs are downloaded (loopback)."""
+    (served := tmp_path / "served").mkdir()
+    (served / "file.txt").write_text("over http")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        fetcher = FakeFetcher()
+        inputs = (
+            InputArtifact(name="src", path="/src", git=GitSource(repo="https://example.test/r.git", revision="abc")),
+            InputArtifact(name="web", path="/tmp/web.txt", http_url=f"http://127.0.0.1:{server.server_port}/file.txt"),
+        )
+        main = sh("cat README /tmp/web.txt", working_dir="/src")
+        r = await make(fetcher=fetcher).run(pod(main, input_artifacts=inputs), on_ready=no_ready)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert (r.phase, r.result) == (NodePhase.SUCCEEDED, "cloned https://example.test/r.git@abc\nover http")
+    assert [repo for repo, _ in fetcher.calls] == ["https://example.test/r.git"]
+    r = await make().run(pod(main, name="nofetcher", input_artifacts=inputs[:1]), on_ready=no_ready)
+    assert r.phase is NodePhase.ERROR and r.message is not None and "no git fetcher" in r.message
+
+
+@needs_bwrap
+@pytest.mark.parametrize(("network", "expected"), [("host", "connected"), ("none", "refused")], ids=["host", "none"])
+async def test_network_none_cuts_the_host_loopback(
+    make: Callable[..., LocalExecutor], network: str, expected: str
+) -> None:
+    """With network none the container has its own empty loopback."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        script = (
+            f"import socket\ntry:\n socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')\n"
+            "except OSError:\n print('refused')\n"
+        )
+        main = Container(name="main", command=("python3", "-c", script))
+        r = await make(network=network).run(pod(main), on_ready=no_ready)
+    assert r.result == expected
+
+
+@needs_bwrap
+async def test_daemon_with_tcp_probe(make: Callable[..., LocalExecutor]) -> None:
+    """A tcpSocket probe passes once the port accepts connections."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    main = Container(
+        name="main",
+        command=(
+            "python3",
+            "-c",
+            f"import socket,time; s=socket.socket(); time.sleep(0.2); "
+            f"s.bind(('127.0.0.1',{port})); s.listen(); time.sleep(100)",
+        ),
+        readiness_probe=Probe(tcp_port=port, period_seconds=0.05),
+    )
+    ex = make()
+    p = pod(main, daemon=True)
+    ready: list[str] = []
+    task = asyncio.create_task(ex.run(p, on_ready=ready.append))
+    await until(lambda: bool(ready), "readiness")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert alive(ex, p) == []
+
+
+async def test_daemon_without_probe_is_ready_at_once_and_may_exit(make: Callable[..., LocalExecutor]) -> None:
+    """No probe: ready right after start; a daemon that exits reports like any pod."""
+    ready: list[str] = []
+    r = await make().run(pod(sh("echo bye"), daemon=True), on_ready=ready.append)
+    assert (ready, r.phase, r.result) == (["127.0.0.1"], NodePhase.SUCCEEDED, "bye")
