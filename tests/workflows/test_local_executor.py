@@ -443,6 +443,20 @@ async def test_memory_limit_oom_kills(make: Callable[..., LocalExecutor]) -> Non
     assert (r.phase, r.exit_code, r.message) == (NodePhase.FAILED, 137, "OOMKilled (exit code 137)")
 
 
+async def test_forget_workflow_removes_workspaces_and_volumes(
+    make: Callable[..., LocalExecutor], tmp_path: Path
+) -> None:
+    """Garbage collection of a run removes its pod workspaces and workflow volumes, not other runs'."""
+    ex = make()
+    vol, mount = (Volume(name="v", scope="workflow"),), (VolumeMount(name="v", mount_path="/v"),)
+    for wf in ("wf", "keep"):
+        await ex.run(pod(sh("echo x > /v/f", volume_mounts=mount), workflow=wf, volumes=vol), on_ready=no_ready)
+    await ex.forget_workflow(namespace="ns", workflow="wf", workflow_uid="uid-wf")
+    data = tmp_path / "data"
+    assert sorted(p.name for p in (data / "pods" / "ns").iterdir()) == ["keep"]
+    assert sorted(p.name for p in (data / "volumes" / "ns").iterdir()) == ["uid-keep"]
+
+
 async def test_finished_pod_is_not_run_twice(make: Callable[..., LocalExecutor], sink: Sink) -> None:
     """A second run() of a finished pod returns its stored result (re-attach)."""
     ex = make()

@@ -8,6 +8,11 @@ each once its dependencies succeeded), sidecars are stopped (SIGTERM, SIGKILL af
 period; their exit is ignored), outputs are collected. Images are recorded, never pulled:
 commands run from the host, optionally inside bubblewrap (:mod:`.isolation`).
 
+Without isolation (``isolation="none"``, or ``auto`` where bwrap does not work) commands see
+the host filesystem as it is: absolute paths are the host's (two pods writing ``/tmp/x``
+collide), volume mounts are not bound at their ``mountPath``, and only ``HOME``/``TMPDIR``
+point at the container's private workspace directory. Use it for trusted, simple workflows.
+
 Restarts: a ``state.json`` in the pod workspace names the executor instance that started the
 pod and its process groups; ``result.json`` holds the finished result. A later ``run()`` of the
 same pod returns the stored result, or, if the pod was started by an earlier process and never
@@ -111,6 +116,16 @@ class LocalExecutor:
     def workspace(self, pod: PodRequest) -> Path:
         """The pod's workspace directory."""
         return self._data_dir / "pods" / pod.namespace / pod.workflow_name / pod.pod_name
+
+    async def forget_workflow(self, *, namespace: str, workflow: str, workflow_uid: str) -> None:
+        """Delete the workspaces and volumes of a finished (or deleted) workflow run.
+
+        Artifacts are not touched: they belong to the artifact store's own retention.
+        """
+        pods = self._data_dir / "pods" / namespace / workflow
+        volumes = self._data_dir / "volumes" / namespace / workflow_uid
+        for path in (pods, volumes):
+            await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
 
     async def run(self, pod: PodRequest, *, on_ready: Callable[[str], None]) -> PodResult:
         """Run ``pod`` (or re-attach to it); see :class:`workflows.executors.base.Executor`."""

@@ -39,7 +39,9 @@ async def check_once(probe: Probe, *, host: str, run_exec: ExecProbe) -> bool:
     if probe.exec_command is not None:
         return await run_exec(probe.exec_command)
     if probe.http_port is not None:
-        return await _http_ok(host, probe.http_port, probe.http_path or "/", tls=probe.http_scheme.upper() == "HTTPS")
+        return await _http_ok(
+            host, probe.http_port, path=probe.http_path or "/", tls=probe.http_scheme.upper() == "HTTPS"
+        )
     if probe.tcp_port is not None:
         _, writer = await asyncio.open_connection(host, probe.tcp_port)
         await _close(writer)
@@ -47,7 +49,7 @@ async def check_once(probe: Probe, *, host: str, run_exec: ExecProbe) -> bool:
     return True  # an empty probe passes, as a container without a probe is ready at once
 
 
-async def _http_ok(host: str, port: int, path: str, *, tls: bool) -> bool:
+async def _http_ok(host: str, port: int, *, path: str, tls: bool) -> bool:
     context = None
     if tls:  # kubelet does not verify probe certificates either
         context = ssl.create_default_context()
