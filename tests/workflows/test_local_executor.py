@@ -457,12 +457,23 @@ async def test_forget_workflow_removes_workspaces_and_volumes(
     assert sorted(p.name for p in (data / "volumes" / "ns").iterdir()) == ["uid-keep"]
 
 
-async def test_finished_pod_is_not_run_twice(make: Callable[..., LocalExecutor], sink: Sink) -> None:
-    """A second run() of a finished pod returns its stored result (re-attach)."""
+async def test_finished_pod_is_not_run_twice_but_a_new_attempt_runs(
+    make: Callable[..., LocalExecutor], sink: Sink
+) -> None:
+    """A second run() of a finished pod returns its stored result (re-attach); another attempt runs."""
     ex = make()
     first = await ex.run(pod(sh("echo once")), on_ready=no_ready)
     again = await make().run(pod(sh("echo once")), on_ready=no_ready)
     assert (again, sink.of("main")) == (first, ["once"])
+    retried = await make().run(pod(sh("echo once"), attempt=1), on_ready=no_ready)
+    assert (retried.phase, sink.of("main")) == (NodePhase.SUCCEEDED, ["once", "once"])
+
+
+async def test_joined_call_waits_for_the_running_pod(make: Callable[..., LocalExecutor], sink: Sink) -> None:
+    """Two concurrent run() calls of one pod in one process run it once and share the result."""
+    ex = make()
+    a, b = await asyncio.gather(*(ex.run(pod(sh("sleep 0.2; echo one")), on_ready=no_ready) for _ in range(2)))
+    assert (a, sink.of("main")) == (b, ["one"])
 
 
 _SERVER = """

@@ -133,7 +133,7 @@ class LocalExecutor:
         if (joined := self._running.get(ws)) is not None:
             return await asyncio.shield(joined)  # a second caller waits; only the first owns the pod
         log = logger.bind(namespace=pod.namespace, workflow=pod.workflow_name, node=pod.node_id)
-        if (earlier := self._previous_run(ws, log)) is not None:
+        if (earlier := self._previous_run(ws, attempt=pod.attempt, log=log)) is not None:
             return earlier
         future: asyncio.Future[PodResult] = asyncio.get_running_loop().create_future()
         self._running[ws] = future
@@ -146,21 +146,28 @@ class LocalExecutor:
                 future.cancel()  # callers that joined see the pod stopped, as its owner did
             del self._running[ws]
 
-    def _previous_run(self, ws: Path, log: Any) -> PodResult | None:
-        """The stored result of a pod that finished or was lost; None to run it now."""
+    def _previous_run(self, ws: Path, *, attempt: int, log: Any) -> PodResult | None:
+        """The stored result of this attempt of the pod if it finished or was lost; None to run it now.
+
+        A state file of another attempt (a pod name reused by a retried run) is not this run:
+        its survivors, if any, are killed and the pod runs afresh.
+        """
         try:
             state = json.loads((ws / _STATE).read_bytes())
         except FileNotFoundError:
             return None  # never started a process: (re)run it
         except ValueError:  # torn write during a crash: who started what is unknown
-            state = {}
-        if isinstance(state.get("result"), dict):
+            state = {"attempt": attempt}
+        same_attempt = state.get("attempt", 0) == attempt
+        if same_attempt and isinstance(state.get("result"), dict):
             return _load_result(state["result"])
         if state.get("instance") == self._instance:
-            return None  # cancelled earlier by us: start afresh
+            return None  # cancelled earlier by us (nothing survives that): start afresh
         killed = 0
         if state.get("boot_id") == self._boot_id:
             killed = _kill_groups({int(k): int(v) for k, v in state.get("groups", {}).items()})
+        if not same_attempt:
+            return None
         log.warning("pod lost by an earlier server", pod=ws.name, survivors_killed=killed)
         result = PodResult(phase=NodePhase.ERROR, message=LOST_MESSAGE, finished_at=datetime.now(UTC))
         (ws / _STATE).write_text(json.dumps({**state, "result": _dump_result(result)}))
@@ -173,38 +180,57 @@ class LocalExecutor:
 
     async def _run_fresh(self, pod: PodRequest, *, ws: Path, log: Any, on_ready: Callable[[str], None]) -> PodResult:
         started_at = datetime.now(UTC)
+        # No state file until a process starts: a pod lost before that has nothing to kill
+        # and is simply run again.
+        state = _StateFile(ws / _STATE, instance=self._instance, boot_id=self._boot_id, attempt=pod.attempt)
+        try:
+            result = await self._execute(pod, ws=ws, state=state, on_ready=on_ready, log=log)
+            result = replace(result, started_at=started_at, finished_at=datetime.now(UTC), pod_ip=POD_IP)
+            state.write(result=result)
+        except OSError as e:  # the workspace itself failed (disk full, permissions): still a result
+            log.error("pod workspace failed", pod=pod.pod_name, error=str(e))
+            result = PodResult(
+                phase=NodePhase.ERROR,
+                message=f"local executor: {e}",
+                started_at=started_at,
+                finished_at=datetime.now(UTC),
+                pod_ip=POD_IP,
+            )
+        finally:
+            state.close()
+        log.debug("pod finished", pod=pod.pod_name, phase=result.phase.value, exit_code=result.exit_code)
+        return result
+
+    async def _execute(
+        self, pod: PodRequest, *, ws: Path, state: _StateFile, on_ready: Callable[[str], None], log: Any
+    ) -> PodResult:
         try:
             ws.mkdir(parents=True)
-        except FileExistsError:  # an attempt of ours that was cancelled: start over
+        except FileExistsError:  # an attempt of ours that was cancelled, or another attempt: start over
             shutil.rmtree(ws)
             ws.mkdir()
-        state = _StateFile(ws / _STATE, instance=self._instance, boot_id=self._boot_id)
 
         def record(pgid: int) -> None:
             state.groups[pgid] = _start_time(pgid)
             state.write()
 
-        # No state file until a process starts: a pod lost before that has nothing to kill
-        # and is simply run again.
-        isolated = await self._isolated()
-        volumes_root = self._data_dir / "volumes" / pod.namespace / pod.workflow_uid
-        layout = plan(pod, workspace=ws, volumes_root=volumes_root, isolated=isolated, extra_path=self._extra_path)
-
         def emit_for(container: str) -> processes.Emit:
             def emit(content: str) -> None:
-                self._logs.append(
-                    LogLine(
-                        namespace=pod.namespace,
-                        workflow=pod.workflow_name,
-                        pod_name=pod.pod_name,
-                        container=container,
-                        time=datetime.now(UTC),
-                        content=content,
-                    )
+                line = LogLine(
+                    namespace=pod.namespace,
+                    workflow=pod.workflow_name,
+                    pod_name=pod.pod_name,
+                    container=container,
+                    time=datetime.now(UTC),
+                    content=content,
                 )
+                self._logs.append(line)
 
             return emit
 
+        volumes_root = self._data_dir / "volumes" / pod.namespace / pod.workflow_uid
+        isolated = await self._isolated()
+        layout = plan(pod, workspace=ws, volumes_root=volumes_root, isolated=isolated, extra_path=self._extra_path)
         run = PodRun(
             pod=pod,
             layout=layout,
@@ -217,18 +243,6 @@ class LocalExecutor:
             grace_period=self._grace_period,
             extra_path=self._extra_path,
         )
-        try:
-            result = await self._execute(pod, run=run, layout=layout, on_ready=on_ready)
-            result = replace(result, started_at=started_at, finished_at=datetime.now(UTC), pod_ip=POD_IP)
-            state.write(result=result)
-        finally:
-            state.close()
-        log.debug("pod finished", pod=pod.pod_name, phase=result.phase.value, exit_code=result.exit_code)
-        return result
-
-    async def _execute(
-        self, pod: PodRequest, *, run: PodRun, layout: Any, on_ready: Callable[[str], None]
-    ) -> PodResult:
         try:
             await place_inputs(pod, layout, store=self._artifacts, fetcher=self._fetcher)
         except StagingError as e:
@@ -270,10 +284,10 @@ class _StateFile:
     No fsync: after a machine crash the boot id differs and the pod is reported lost anyway.
     """
 
-    def __init__(self, path: Path, *, instance: str, boot_id: str) -> None:
+    def __init__(self, path: Path, *, instance: str, boot_id: str, attempt: int) -> None:
         self.path = path
         self.groups: dict[int, int] = {}  # pgid -> leader start time
-        self._head = {"instance": instance, "pid": os.getpid(), "boot_id": boot_id}
+        self._head = {"instance": instance, "pid": os.getpid(), "boot_id": boot_id, "attempt": attempt}
         self._fd: int | None = None
 
     def write(self, *, result: PodResult | None = None) -> None:
