@@ -1,0 +1,96 @@
+"""
+Assembly of the engine's parts from :class:`~gittrigger.settings.Settings`: store, executor,
+template getter, engine — and their teardown in reverse order.
+
+Called by :mod:`gittrigger.cli` (``gittrigger run``) and :mod:`gittrigger.runtime` (``serve``),
+so both build the same thing the same way. Layout of the data dir: ``gittrigger.db`` (SQLite),
+``artifacts/`` (the local artifact store), ``pods/`` (workspaces, owned by the executor).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal, cast
+
+from gittrigger.settings import Settings
+from workflows.engine import Engine
+from workflows.errors import NotFound
+from workflows.executors.artifacts import LocalArtifactStore
+from workflows.executors.local import LocalExecutor
+from workflows.loading import load_paths, parse_sourced
+from workflows.model import wire
+from workflows.model.spec import ObjectKind, Workflow
+from workflows.resolution import DictTemplateGetter
+from workflows.store.memory import MemoryStore
+from workflows.store.sqlite import SqliteStore
+
+DATABASE: Final = "gittrigger.db"
+TEMPLATE_KINDS: Final = (ObjectKind.WORKFLOW_TEMPLATE.value, ObjectKind.CLUSTER_WORKFLOW_TEMPLATE.value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parts:
+    """What :func:`assemble` built; valid inside its ``async with`` block only."""
+
+    store: SqliteStore | MemoryStore
+    engine: Engine
+    executor: LocalExecutor
+    templates: DictTemplateGetter
+
+
+def templates_in(paths: Sequence[Path]) -> list[Workflow]:
+    """The WorkflowTemplates and ClusterWorkflowTemplates in the given files/folders, parsed.
+
+    Raises the loader's InvalidSpec/TooLarge (naming the file) on the first bad one.
+    """
+    return [parse_sourced(source, raw) for source, raw in load_paths(paths) if raw.get("kind") in TEMPLATE_KINDS]
+
+
+@contextlib.asynccontextmanager
+async def assemble(
+    settings: Settings, *, templates_from: Sequence[Path] = (), memory: bool = False
+) -> AsyncIterator[Parts]:
+    """Build the parts, yield them, then close engine (pods killed), flush logs and close the store.
+
+    ``templates_from`` are files or folders whose (Cluster)WorkflowTemplates serve ``templateRef``s,
+    on top of those already in the store's objects. ``memory=True`` keeps state in memory only.
+    """
+    templates = DictTemplateGetter(templates_in(templates_from))  # bad files fail before opening anything
+    data_dir = settings.store.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store: SqliteStore | MemoryStore
+    if memory:
+        store = MemoryStore()
+    else:
+        store = await SqliteStore.open(data_dir / DATABASE, synchronous=settings.store.synchronous)
+    try:
+        for kind in TEMPLATE_KINDS:
+            for raw in await store.list_objects(kind, None):
+                stored = wire.parse_object(raw)
+                if not stored.metadata.name:
+                    continue
+                try:  # a file's template wins over a stored one of the same name
+                    templates.get(kind, stored.metadata.namespace, stored.metadata.name)
+                except NotFound:
+                    templates.add(stored)
+        executor = LocalExecutor(
+            data_dir=data_dir,
+            artifacts=LocalArtifactStore(data_dir / "artifacts"),
+            logs=store,
+            isolation=cast(Literal["auto", "bwrap", "none"], settings.executor.isolation),
+            network=cast(Literal["host", "none"], settings.executor.network),
+            grace_period=settings.executor.grace_period_seconds,
+            extra_path=settings.executor.extra_path,
+        )
+        engine = Engine(store=store, executor=executor, templates=templates, memo_cache=store)
+        try:
+            yield Parts(store=store, engine=engine, executor=executor, templates=templates)
+        finally:
+            await engine.close()
+            await store.flush()
+    finally:
+        if isinstance(store, SqliteStore):
+            await store.close()
