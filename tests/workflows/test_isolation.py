@@ -113,6 +113,14 @@ def test_existing_child_target_is_not_rebound_twice() -> None:
     assert ("--ro-bind-try", "/mnt/old", "/mnt/old") not in m
 
 
+def test_keep_host_content_rebinds_existing_entries_over_the_writable_dir() -> None:
+    """A writable dir over existing /work keeps /work/data visible (read-only) on top of it."""
+    m = mounts(run(Bind(source="/ws/root/work", target="/work", keep_host_content=True)))
+    assert m.index(("--bind", "/ws/root/work", "/work")) < m.index(("--ro-bind-try", "/work/data", "/work/data"))
+    m = mounts(run(Bind(source="/ws/root/work", target="/work")))
+    assert ("--ro-bind-try", "/work/data", "/work/data") not in m
+
+
 @pytest.mark.parametrize(
     ("network", "hostname", "present", "absent"),
     [

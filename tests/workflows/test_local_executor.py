@@ -215,6 +215,16 @@ async def test_tmp_outputs_of_concurrent_pods_do_not_collide(make: Callable[...,
     )
 
 
+@needs_bwrap
+async def test_output_beside_host_files_keeps_them_visible(make: Callable[..., LocalExecutor]) -> None:
+    """Writing an output into an existing host dir (/etc) neither hides its files nor touches the host."""
+    params = (OutputParameter(name="o", path="/etc/gittrigger-test-out"),)
+    main = sh("grep -q ^ID= /etc/os-release && echo written > /etc/gittrigger-test-out", working_dir="/usr/share")
+    r = await make().run(pod(main, output_parameters=params), on_ready=no_ready)
+    assert (r.phase, dict(r.output_parameters)) == (NodePhase.SUCCEEDED, {"o": "written"})
+    assert not os.path.exists("/etc/gittrigger-test-out")
+
+
 async def test_missing_output_parameter_is_absent(make: Callable[..., LocalExecutor]) -> None:
     """A missing file (or a directory) simply yields no parameter; the core applies defaults."""
     params = (OutputParameter(name="gone", path="/out/nope"), OutputParameter(name="dir", path="/tmp"))

@@ -17,6 +17,7 @@ inside; there is no ``--new-session``, because the executor signals the whole pr
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import posixpath
@@ -35,11 +36,17 @@ _ROOT_SKIPPED: Final = frozenset({"proc", "dev", "tmp", "sys"})
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Bind:
-    """Host path ``source`` shown at ``target`` inside the sandbox."""
+    """Host path ``source`` shown at ``target`` inside the sandbox.
+
+    ``keep_host_content``: when ``target`` is an existing host directory, its entries stay
+    visible (re-bound read-only over ``source``), so making ``/root`` writable for an output
+    does not hide what lives there; new files land in ``source``.
+    """
 
     source: str
     target: str
     writable: bool = True
+    keep_host_content: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,7 +130,7 @@ def host_path(path: str, binds: Sequence[Bind]) -> str | None:
 
 def bwrap_argv(sandbox: Sandbox, command: Sequence[str], *, host: HostView, bwrap: str = "bwrap") -> list[str]:
     """The full argv running ``command`` inside ``sandbox``."""
-    binds = [Bind(source=b.source, target=posixpath.normpath(b.target), writable=b.writable) for b in sandbox.binds]
+    binds = [dataclasses.replace(b, target=posixpath.normpath(b.target)) for b in sandbox.binds]
     targets = {b.target for b in binds}
     tmpfs_dirs: set[str] = set()
     rebuild_root = False
@@ -149,6 +156,8 @@ def bwrap_argv(sandbox: Sandbox, command: Sequence[str], *, host: HostView, bwra
         ops.extend(_rebinds(anchor, host, skip=targets, skip_names=frozenset()))
     for b in binds:
         ops.append((b.target, 2, ["--bind" if b.writable else "--ro-bind", b.source, b.target]))
+        if b.keep_host_content and host.kind(b.target) == "dir":
+            ops.extend(_rebinds(b.target, host, skip=targets, skip_names=frozenset()))
     ops.sort(key=lambda op: (_depth(op[0]), op[0], op[1]))
 
     argv = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc"]

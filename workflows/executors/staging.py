@@ -73,12 +73,12 @@ def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool
         placed = set(main_placed) - dirs if c.name in main_names else set()
         covered = [b.target for b in bs]
         for target in sorted(dirs | placed, key=len):
-            if any(is_under(target, t) for t in covered):
-                continue
+            if target == "/" or any(is_under(target, t) for t in covered):
+                continue  # never shadow the root (workingDir: /) or re-bind inside a bind
             # Placed paths (files, inputs) are created by placement, as a file or a directory.
             source = workspace / "root" / target.lstrip("/")
             (source if target in dirs else source.parent).mkdir(parents=True, exist_ok=True)
-            bs.append(Bind(source=str(source), target=target))
+            bs.append(Bind(source=str(source), target=target, keep_host_content=target in dirs))
             covered.append(target)
         # Tools on extra_path stay visible even if a bind (say /tmp) hides where they live.
         bs += [Bind(source=d, target=d, writable=False) for d in extra_path if host_path(d, bs) is not None]
