@@ -449,8 +449,12 @@ async def test_memory_limit_oom_kills(make: Callable[..., LocalExecutor]) -> Non
         command=("python3", "-c", "x = bytearray(200 * 2**20); print(len(x))"),
         memory_limit_bytes=50 * 2**20,
     )
+    parent = Path("/sys/fs/cgroup/memory/gittrigger")
+    before = {p.name for p in parent.iterdir() if p.is_dir()} if parent.is_dir() else set()
     r = await make().run(pod(main), on_ready=no_ready)
     assert (r.phase, r.exit_code, r.message) == (NodePhase.FAILED, 137, "OOMKilled (exit code 137)")
+    if parent.is_dir():  # v1: the container's cgroup is removed once its processes are gone
+        assert {p.name for p in parent.iterdir() if p.is_dir()} == before
 
 
 async def test_forget_workflow_removes_workspaces_and_volumes(

@@ -105,7 +105,7 @@ class Running:
         finally:
             if self._cgroup is not None:
                 self._oom = self._oom or self._cgroup.oom_killed()
-                self._cgroup.remove()
+                await self._cgroup.remove()
         self._exit = 128 - code if code < 0 else code
         return self._exit
 
@@ -223,7 +223,7 @@ async def start(
         )
     except BaseException:
         if cgroup is not None:
-            cgroup.remove()
+            await cgroup.remove()
         raise
     tail = bytearray() if keep_stdout else None
     readers: list[asyncio.Task[None]] = []
@@ -283,7 +283,24 @@ class MemoryCgroup:
             return False
         return any(line.split()[:1] == ["oom_kill"] and line.split()[1] != "0" for line in text.splitlines())
 
-    def remove(self) -> None:
+    async def remove(self, *, timeout: float = 2.0) -> None:
+        """Kill what is left in the cgroup, wait for it to empty (bounded), remove it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                pids = [int(p) for p in self.procs.read_text().split()]
+            except OSError:
+                return  # already gone
+            if not pids:
+                break
+            if loop.time() > deadline:
+                logger.warning("memory cgroup not empty, left behind", path=str(self.path))
+                return
+            for pid in pids:  # exiting sandbox members; the kernel tears them down shortly
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.01)
         with contextlib.suppress(OSError):
             self.path.rmdir()
 
