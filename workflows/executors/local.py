@@ -13,10 +13,11 @@ the host filesystem as it is: absolute paths are the host's (two pods writing ``
 collide), volume mounts are not bound at their ``mountPath``, and only ``HOME``/``TMPDIR``
 point at the container's private workspace directory. Use it for trusted, simple workflows.
 
-Restarts: a ``state.json`` in the pod workspace names the executor instance that started the
-pod and its process groups; ``result.json`` holds the finished result. A later ``run()`` of the
-same pod returns the stored result, or, if the pod was started by an earlier process and never
-finished, kills its survivors and reports it lost, instead of running it twice.
+Restarts: a ``state.json`` in the pod workspace names the executor instance and attempt that
+started the pod and its process groups, and finally holds its result. A later ``run()`` of the
+same attempt returns the stored result, or, if an earlier process started it and never
+finished, kills its survivors and reports it lost, instead of running it twice. (With bwrap,
+``--die-with-parent`` already ends sandboxes when the server dies; unisolated ones survive.)
 """
 
 from __future__ import annotations
@@ -47,6 +48,19 @@ from workflows.model.status import NodePhase
 LOST_MESSAGE: Final = "pod was running when the server stopped; its result was lost"
 POD_IP: Final = "127.0.0.1"
 _STATE: Final = "state.json"
+# The smallest sandbox a container needs; if this fails (no user namespaces...), isolate nothing.
+_PROBE_ARGS: Final = (
+    "--die-with-parent",
+    "--unshare-pid",
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+    "true",
+)
 
 logger = structlog.get_logger(__name__)
 _bwrap_ok: bool | None = None  # probed once per process: starting bwrap costs a few ms
@@ -62,16 +76,7 @@ async def bwrap_works() -> bool:
             try:
                 proc = await asyncio.create_subprocess_exec(
                     path,
-                    "--die-with-parent",
-                    "--unshare-pid",
-                    "--ro-bind",
-                    "/",
-                    "/",
-                    "--dev",
-                    "/dev",
-                    "--proc",
-                    "/proc",
-                    "true",
+                    *_PROBE_ARGS,
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
