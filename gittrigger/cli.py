@@ -286,11 +286,12 @@ def _serve_command(args: argparse.Namespace) -> int:
         "server.host": args.host, "server.port": args.port, "store.data_dir": args.data_dir,
         "executor.isolation": args.isolation, "sources.manifest_paths": [str(p) for p in args.paths] or None,
     })
-    from gittrigger import runtime  # aiohttp is only needed here; keeps `run` and `lint` quick to start
+    # aiohttp is only needed here; importing it lazily keeps `run` and `lint` quick to start.
+    from gittrigger.runtime import check_host, manifest_paths, serve
 
-    runtime.check_host(settings)
+    check_host(settings)
     if args.check:
-        problems = lint_paths(runtime.manifest_paths(settings))
+        problems = lint_paths(manifest_paths(settings))
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
@@ -298,5 +299,5 @@ def _serve_command(args: argparse.Namespace) -> int:
         print("settings and manifests are valid")
         return EXIT_OK
     configure_logging(json=settings.log.json, level=settings.log.level)
-    asyncio.run(runtime.serve(settings))
+    asyncio.run(serve(settings))
     return EXIT_OK

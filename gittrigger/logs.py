@@ -31,7 +31,6 @@ def configure_logging(*, json: bool | None, level: str, stream: TextIO | None = 
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.stdlib.ExtraAdder(),
     ]
     renderer: list[Any]
     if json:

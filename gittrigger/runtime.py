@@ -1,0 +1,116 @@
+"""
+``gittrigger serve``: the long-running process. Builds the parts, resumes unfinished runs,
+loads the manifests, serves HTTP, and stops gracefully on SIGTERM/SIGINT.
+
+Called by :mod:`gittrigger.cli` once settings are loaded and logging is configured. Shutdown
+order matters: stop accepting requests (finishing those in flight), then close the engine
+(which kills running pods; runs stay Running in the store and are resumed on the next start),
+flush logs, close the store — the last three are :func:`gittrigger.assembly.assemble`'s exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import signal
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import structlog
+from aiohttp import web
+
+from gittrigger.assembly import Parts, assemble
+from gittrigger.http.app import make_app
+from gittrigger.settings import Settings
+from workflows.errors import InvalidSpec
+from workflows.loading import load_paths, parse_sourced
+from workflows.model.spec import ObjectKind
+
+log = structlog.get_logger("gittrigger.runtime")
+
+STORED_KINDS: Final = (
+    ObjectKind.WORKFLOW_TEMPLATE.value, ObjectKind.CLUSTER_WORKFLOW_TEMPLATE.value, ObjectKind.CRON_WORKFLOW.value,
+)
+TEMPLATE_KINDS: Final = STORED_KINDS[:2]
+EVENT_KINDS: Final = ("Sensor", "EventSource")
+PROJECT_EXAMPLES: Final = Path(__file__).resolve().parent.parent / "examples"
+
+
+def manifest_paths(settings: Settings) -> list[Path]:
+    """The configured manifest paths, or the project's ``examples/`` folder when none are."""
+    if settings.sources.manifest_paths:
+        return list(settings.sources.manifest_paths)
+    return [PROJECT_EXAMPLES] if PROJECT_EXAMPLES.is_dir() else []
+
+
+def check_host(settings: Settings) -> None:
+    """Refuse a non-loopback bind address: the API has no authentication yet."""
+    host = settings.server.host
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise InvalidSpec("server.host", f"refusing to listen on {host!r}: the API has no authentication yet, "
+                                         "so only loopback addresses (127.0.0.1, ::1, localhost) are allowed")
+
+
+async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str) -> Counter[str]:
+    """Store the (Cluster)WorkflowTemplates and CronWorkflows found; count every kind seen.
+
+    Invalid documents raise (InvalidSpec naming the file): a server must not start half-configured.
+    """
+    counts: Counter[str] = Counter()
+    for source, raw in load_paths(paths):
+        kind = str(raw.get("kind") or "")
+        counts[kind or "(no kind)"] += 1
+        if kind not in STORED_KINDS:
+            continue
+        parsed = parse_sourced(source, raw)
+        if not parsed.metadata.name:
+            raise InvalidSpec(f"{source}: metadata.name", f"is required for a {kind} loaded at start")
+        if kind != ObjectKind.CLUSTER_WORKFLOW_TEMPLATE.value:
+            raw = {**raw, "metadata": {"namespace": namespace, **raw["metadata"]}}
+        stored = await parts.store.put_object(kind, raw)
+        if kind in TEMPLATE_KINDS:
+            parts.templates.add(parse_sourced(source, stored))
+    return counts
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully; see the module docstring."""
+    check_host(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        async with assemble(settings) as parts:
+            resumed = await parts.engine.resume_all()
+            paths = manifest_paths(settings)
+            counts = await load_manifests(parts, paths, namespace=settings.engine.namespace)
+            log.info("manifests loaded", paths=[str(p) for p in paths], resumed=resumed,
+                     **{kind: counts[kind] for kind in sorted(counts)})
+            for kind in EVENT_KINDS:
+                if counts[kind]:
+                    log.info("event manifests found but not active yet", kind=kind, count=counts[kind])
+            runner = web.AppRunner(make_app(settings, engine=parts.engine, store=parts.store), handle_signals=False)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, settings.server.host, settings.server.port)
+                await site.start()
+                log.info("server started", host=settings.server.host, port=settings.server.port,
+                         data_dir=str(settings.store.data_dir), executor=settings.executor.kind,
+                         isolation=settings.executor.isolation)
+                await stopping.wait()
+                log.info("server stopping")
+            finally:
+                await runner.cleanup()  # stop accepting, let requests in flight finish
+        log.info("server stopped")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
