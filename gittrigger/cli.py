@@ -220,10 +220,12 @@ async def _watch(engine: Any, store: Any, *, namespace: str, name: str, stream: 
     view = _LiveView(stream)
     seen: set[str] = set()
     try:
-        while not waiter.done():
+        while True:
+            finished = waiter.done()
+            view.show(await store.get(namespace, name), seen=seen)
+            if finished:
+                break
             await asyncio.wait({waiter}, timeout=POLL_SECONDS)
-            current = waiter.result() if waiter.done() and not waiter.cancelled() else await store.get(namespace, name)
-            view.show(current, seen=seen)
         view.clear()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,6 +1,6 @@
 """
-``gittrigger serve``: the long-running process. Builds the parts, resumes unfinished runs,
-loads the manifests, serves HTTP, and stops gracefully on SIGTERM/SIGINT.
+``gittrigger serve``: the long-running process. Builds the parts, loads the manifests, resumes
+unfinished runs, serves HTTP, and stops gracefully on SIGTERM/SIGINT.
 
 Called by :mod:`gittrigger.cli` once settings are loaded and logging is configured. Shutdown
 order matters: stop accepting requests (finishing those in flight), then close the engine
@@ -90,9 +90,10 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stopping.set)
     try:
         async with assemble(settings) as parts:
-            resumed = await parts.engine.resume_all()
             paths = manifest_paths(settings)
+            # Templates first: resumed runs may reference them.
             counts = await load_manifests(parts, paths, namespace=settings.engine.namespace)
+            resumed = await parts.engine.resume_all()
             log.info("manifests loaded", paths=[str(p) for p in paths], resumed=resumed,
                      **{kind: counts[kind] for kind in sorted(counts)})
             for kind in EVENT_KINDS:

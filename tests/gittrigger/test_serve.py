@@ -53,26 +53,32 @@ def workflow(command: list[str]) -> dict[str, Any]:
         {"name": "main", "container": {"image": "busybox", "command": command}}]}}
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = free_port()
+def start_server(tmp_path: Path, *, port: int) -> subprocess.Popen[str]:
+    """A serve subprocess on ``port`` with its data in ``tmp_path/data``, once /healthz answers."""
     process = subprocess.Popen(
         [sys.executable, "-m", "gittrigger", "serve", str(FIXTURES / "with-template.yaml"), "--port", str(port),
          "--data-dir", str(tmp_path / "data"), "--isolation", "none"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "GITTRIGGER_LOG_JSON": "true", "GITTRIGGER_GRACE_PERIOD_SECONDS": "2"},
     )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if call(port, "GET", "/healthz")[0] == 200:
+                return process
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"server did not become healthy: {process.communicate()[1]}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    process = start_server(tmp_path, port=port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if call(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.1)
         yield process, port
     finally:
         if process.poll() is None:
@@ -123,6 +129,29 @@ def test_sigterm_kills_running_pods(server: tuple[subprocess.Popen[str], int]) -
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert processes_with(f"sleep\x00{marker}") == []
+
+
+def test_restart_keeps_runs_and_settles_lost_pods(server: tuple[subprocess.Popen[str], int], tmp_path: Path) -> None:
+    """Runs survive a restart in SQLite; a pod killed by the stop is reported lost, ending the run in Error."""
+    process, port = server
+    status, created = call(port, "POST", "/api/v1/workflows/default", {"workflow": workflow(["sleep", "299.789"])})
+    assert status == 200, created
+    name = created["metadata"]["name"]
+    deadline = time.monotonic() + 30
+    while not processes_with("sleep\x00299.789"):
+        assert time.monotonic() < deadline, "the pod never started"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    restarted = start_server(tmp_path, port=port)
+    try:
+        final = wait_for_phase(port, name, {"Succeeded", "Failed", "Error"})
+        assert final["status"]["phase"] == "Error"
+        assert "lost" in final["status"]["message"]
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        restarted.communicate(timeout=30)
+    assert restarted.returncode == 0
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
