@@ -1,0 +1,69 @@
+"""configure_logging: our structlog loggers and stdlib loggers come out in one format, with context."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from gittrigger.logs import configure_logging
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_lines_for_structlog_and_stdlib() -> None:
+    """Both kinds of logger write JSON lines with level, logger, timestamp and bound context."""
+    out = io.StringIO()
+    configure_logging(json=True, level="info", stream=out)
+    with structlog.contextvars.bound_contextvars(request_id="r1"):
+        structlog.get_logger("gittrigger.test").info("node finished", node="n1")
+        logging.getLogger("aiohttp.access").info("GET / %s", 200)
+    structlog.get_logger("gittrigger.test").debug("hidden")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(lines) == 2
+    ours, theirs = lines
+    assert {"event": "node finished", "node": "n1", "request_id": "r1", "level": "info",
+            "logger": "gittrigger.test"}.items() <= ours.items()
+    assert {"event": "GET / 200", "request_id": "r1", "level": "info", "logger": "aiohttp.access"}.items() \
+        <= theirs.items()
+    assert "timestamp" in ours and "timestamp" in theirs
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_console_when_not_json() -> None:
+    """json=False renders for people (no JSON), without colour codes on a non-terminal."""
+    out = io.StringIO()
+    configure_logging(json=False, level="warning", stream=out)
+    structlog.get_logger("x").warning("disk almost full", free_mb=3)
+    structlog.get_logger("x").info("not shown")
+    text = out.getvalue()
+    assert "disk almost full" in text and "free_mb=3" in text
+    assert "not shown" not in text
+    assert "\x1b[" not in text
+    assert not text.startswith("{")
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_auto_picks_json_off_a_terminal() -> None:
+    """json=None means JSON when the stream is not a TTY."""
+    out = io.StringIO()
+    configure_logging(json=None, level="info", stream=out)
+    structlog.get_logger("x").info("hello")
+    assert json.loads(out.getvalue())["event"] == "hello"
