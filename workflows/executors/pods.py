@@ -28,6 +28,18 @@ _DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
 _PROBE_HOST: Final = "127.0.0.1"
 
 
+# Images run locally have no entrypoint to fall back on; these well-known ones are known.
+IMAGE_ENTRYPOINTS: Final = {"argoproj/argosay": ("argosay",)}
+
+
+def image_entrypoint(image: str) -> tuple[str, ...]:
+    """The entrypoint of a known image (``repo[:tag]``), or nothing."""
+    repo = image.rsplit("@", 1)[0]
+    if ":" in repo.rsplit("/", 1)[-1]:
+        repo = repo.rsplit(":", 1)[0]
+    return IMAGE_ENTRYPOINTS.get(repo, ())
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
     """How the containers ended; ``exit_code`` is None when main never ran."""
@@ -205,6 +217,8 @@ class PodRun:
 
     def _launch(self, c: Container, *, argv: Sequence[str] | None = None) -> processes.Launch:
         command = list(argv if argv is not None else (*c.command, *c.args))
+        if argv is None and not c.command:
+            command = [*image_entrypoint(c.image), *c.args]
         if not command:
             raise StartFailed(f"no command specified for container {c.name!r} (images have no entrypoint locally)")
         tmp = self._layout.tmp_dirs[c.name]

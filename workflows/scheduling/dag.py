@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from workflows.errors import InvalidSpec, WorkflowError
 from workflows.expressions import evaluate_when, parse_depends
 from workflows.model.spec import Step, Template
-from workflows.model.status import NodePhase, NodeStatus, NodeType
+from workflows.model.status import NodeIO, NodePhase, NodeStatus, NodeType
 from workflows.resolution import TemplateScope
 from workflows.scheduling import expansion, outputs
 from workflows.scheduling.leaves import Processed, node_template_fields, parallelism_allows, register_boundary
@@ -46,6 +46,7 @@ class Ctx:
     node: NodeStatus
     shape: Shape
     template: Template
+    inputs: NodeIO | None = None
     visited: set[str] = field(default_factory=set)
     busy: bool = False  # some task node is not fulfilled yet
 
@@ -121,7 +122,7 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
         shape = shape_of(p, template, path=call.path)
     except WorkflowError as e:
         return p.tree.mark(node, NodePhase.ERROR, str(e))
-    ctx = Ctx(p=p, call=call, holder=holder, node=node, shape=shape, template=template)
+    ctx = Ctx(p=p, call=call, holder=holder, node=node, shape=shape, template=template, inputs=processed.inputs)
     for target in shape.targets:
         _execute_task(ctx, target)
     phase = NodePhase.RUNNING if ctx.busy else _assess(ctx)
@@ -178,7 +179,7 @@ def _ancestry(ctx: Ctx, task: str) -> list[str]:
 
 
 def _scope_for(ctx: Ctx, tasks: list[str]) -> Scope:
-    scope = ctx.p.workflow_scope()
+    scope = ctx.p.workflow_scope(ctx.inputs)
     nodes = ctx.p.tree.nodes
     for task in tasks:
         n = ctx.task_node(task)
@@ -382,13 +383,12 @@ def _assess(ctx: Ctx) -> NodePhase:
             continue
         if not fulfilled(node):
             return NodePhase.RUNNING
-        if node.phase.completed:
-            branch = node.phase
+        if node.phase in (NodePhase.SUCCEEDED, NodePhase.FAILED, NodePhase.ERROR):
+            branch = node.phase  # Skipped and Omitted inherit their branch's phase (Argo's Completed)
         if nid in target_phase:
             previous = target_phase[nid]
-            if previous is None or branch.failed:
+            if previous is None or not previous.failed:
                 target_phase[nid] = branch
-            continue
         children = node.children
         if node.type is NodeType.RETRY and node.children:
             children = tree.by_id(node.children[-1]).children
@@ -407,9 +407,7 @@ def _assess(ctx: Ctx) -> NodePhase:
             result = branch
             if fail_fast:
                 break
-    if result is NodePhase.RUNNING:
-        return result
-    return NodePhase.SUCCEEDED if result in (NodePhase.SKIPPED, NodePhase.OMITTED) else result
+    return result
 
 
 _unused = (evaluate_when,)

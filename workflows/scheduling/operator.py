@@ -226,7 +226,7 @@ class Pass:
             value = substitute(value, g, allow_unresolved=True)
             g[f"workflow.parameters.{param.name}"] = value
             params.append({"name": param.name, "value": value})
-        g["workflow.parameters"] = go_json(params)
+        g["workflow.parameters"] = g["workflow.parameters.json"] = go_json(params)
         return g
 
     def set_global_output(self, params: Mapping[str, str], artifacts: Mapping[str, ArtifactRef]) -> None:
@@ -235,11 +235,17 @@ class Pass:
             self.global_params[f"workflow.outputs.parameters.{name}"] = value
         self.global_out_artifacts.update(artifacts)
 
-    def workflow_scope(self) -> Scope:
-        """A fresh scope holding the workflow's global output artifacts (Argo adds them to each steps/DAG scope)."""
-        scope = Scope()
+    def workflow_scope(self, inputs: NodeIO | None = None) -> Scope:
+        """A steps/DAG scope to start from (Argo's createScope): globals, the template's inputs,
+        and the workflow's global output artifacts."""
+        scope = Scope(params=dict(self.global_params))
         for name, ref in self.global_out_artifacts.items():
             scope.artifacts[f"workflow.outputs.artifacts.{name}"] = ref
+        if inputs is not None:
+            for name, value in inputs.parameters:
+                scope.params[f"inputs.parameters.{name}"] = value
+            for art in inputs.artifacts:
+                scope.artifacts[f"inputs.artifacts.{art.name}"] = art
         return scope
 
     # -- the walk ------------------------------------------------------------------------------

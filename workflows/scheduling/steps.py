@@ -128,7 +128,7 @@ def execute_steps(p: Pass, call: Call, holder: TemplateScope, processed: Process
         if not processed.inputs.empty:
             node = p.tree.update(node, inputs=processed.inputs)
     register_boundary(p, node, template)
-    scope = p.workflow_scope()
+    scope = p.workflow_scope(processed.inputs)
     last_group: NodeStatus | None = None
     for i, group in enumerate(template.steps):
         sg_name = f"{call.name}[{i}]"
