@@ -29,7 +29,13 @@ _PROBE_HOST: Final = "127.0.0.1"
 
 
 # Images run locally have no entrypoint to fall back on; these well-known ones are known.
-IMAGE_ENTRYPOINTS: Final = {"argoproj/argosay": ("argosay",)}
+# Each value is the image's ENTRYPOINT followed by its CMD as a container without `command` runs
+# it (args given without command still get this prefix: exact for ENTRYPOINT-only images).
+IMAGE_ENTRYPOINTS: Final = {
+    "argoproj/argosay": ("argosay",),  # ENTRYPOINT ["/argosay"] (v2)
+    "nginx": ("nginx", "-g", "daemon off;"),  # no ENTRYPOINT (1.13); CMD ["nginx", "-g", "daemon off;"]
+    "influxdb": ("influxd",),  # ENTRYPOINT ["/entrypoint.sh"] CMD ["influxd"]; the script execs influxd
+}
 
 
 def image_entrypoint(image: str) -> tuple[str, ...]:
