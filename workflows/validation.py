@@ -158,7 +158,8 @@ def _check_arguments(ctx: _Context, arguments: Arguments, *, submitted: Mapping[
             if require_values:
                 ctx.add(f"{path}.value", f"argument {param.name!r} has no value and none was supplied")
         elif value is not None and param.enum and "{{" not in value and value not in param.enum:
-            ctx.add(f"{path}.value", f"{value!r} is not one of the allowed values {list(param.enum)}")
+            ctx.add(f"{path}.value",
+                    f"parameter {param.name!r}: {value!r} is not one of the allowed values {list(param.enum)}")
 
 
 def _resolve(ctx: _Context, target: Step | LifecycleHook | str, *, path: str) -> Template | None:

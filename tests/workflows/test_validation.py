@@ -182,7 +182,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         templates:
         - {name: main, suspend: {}}
     """, ["spec.arguments.parameters[0].value: argument 'nothing' has no value and none was supplied",
-          "spec.arguments.parameters[1].value: 'qa' is not one of the allowed values ['dev', 'prod']"]),
+          "spec.arguments.parameters[1].value: parameter 'env': 'qa' is not one of the allowed values ['dev', 'prod']"]),
     ("bad-numbers-and-durations", """
         templates:
         - name: main
@@ -307,7 +307,7 @@ def test_submit_parameters_supply_and_are_checked() -> None:
     """
     assert problems(spec, submit={"a": "1"}) == []
     assert problems(spec, submit={"a": "1", "env": "qa"}) == [
-        "spec.arguments.parameters[1].value: 'qa' is not one of the allowed values ['dev', 'prod']"]
+        "spec.arguments.parameters[1].value: parameter 'env': 'qa' is not one of the allowed values ['dev', 'prod']"]
 
 
 def test_workflow_template_is_lenient_about_arguments() -> None:

@@ -175,6 +175,7 @@ class PodResult:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     pod_ip: str | None = None
+    host_node_name: str | None = None  # the machine (Kubernetes node) the pod ran on
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,7 @@ finished, kills its survivors and reports it lost, instead of running it twice. 
 from __future__ import annotations
 
 import asyncio
+import socket
 import contextlib
 import json
 import os
@@ -47,6 +48,7 @@ from workflows.model.status import NodePhase
 
 LOST_MESSAGE: Final = "pod was running when the server stopped; its result was lost"
 POD_IP: Final = "127.0.0.1"
+HOST_NAME: Final = socket.gethostname()  # {{steps.x.hostNodeName}}: the node a pod ran on
 _STATE: Final = "state.json"
 # The smallest sandbox a container needs; if this fails (no user namespaces...), isolate nothing.
 _PROBE_ARGS: Final = (
@@ -190,7 +192,8 @@ class LocalExecutor:
         state = _StateFile(ws / _STATE, instance=self._instance, boot_id=self._boot_id, attempt=pod.attempt)
         try:
             result = await self._execute(pod, ws=ws, state=state, on_ready=on_ready, log=log)
-            result = replace(result, started_at=started_at, finished_at=datetime.now(UTC), pod_ip=POD_IP)
+            result = replace(result, started_at=started_at, finished_at=datetime.now(UTC), pod_ip=POD_IP,
+                             host_node_name=HOST_NAME)
             state.write(result=result)
         except OSError as e:  # the workspace itself failed (disk full, permissions): still a result
             log.error("pod workspace failed", pod=pod.pod_name, error=str(e))
@@ -353,6 +356,7 @@ def _dump_result(r: PodResult) -> dict[str, Any]:
         "started_at": r.started_at.isoformat() if r.started_at else None,
         "finished_at": r.finished_at.isoformat() if r.finished_at else None,
         "pod_ip": r.pod_ip,
+        "host_node_name": r.host_node_name,
     }
 
 
@@ -370,4 +374,5 @@ def _load_result(d: dict[str, Any]) -> PodResult:
         started_at=when(d["started_at"]),
         finished_at=when(d["finished_at"]),
         pod_ip=d["pod_ip"],
+        host_node_name=d.get("host_node_name"),
     )

@@ -60,6 +60,8 @@ def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool
     binds: dict[str, tuple[Bind, ...]] = {}
     main_names = {c.name for c in pod.main}
     main_dirs, main_placed = _main_write_paths(pod)
+    root_outputs = {posixpath.normpath(p.path) for p in pod.output_parameters
+                    if posixpath.dirname(posixpath.normpath(p.path)) == "/"}
     for c in (*pod.init_containers, *pod.sidecars, *pod.main):
         tmp = tmp_dirs[c.name] = workspace / f"tmp-{c.name}"  # flat: every mkdir counts at 1,000s of pods
         tmp.mkdir()
@@ -78,6 +80,8 @@ def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool
             # Placed paths (files, inputs) are created by placement, as a file or a directory.
             source = workspace / "root" / target.lstrip("/")
             (source if target in dirs else source.parent).mkdir(parents=True, exist_ok=True)
+            if target in root_outputs:
+                source.touch()  # an empty placeholder to bind; left empty, the output counts as missing
             bs.append(Bind(source=str(source), target=target, keep_host_content=target in dirs))
             covered.append(target)
         # Tools on extra_path stay visible even if a bind (say /tmp) hides where they live.
@@ -86,14 +90,34 @@ def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool
     return Layout(workspace=workspace, isolated=isolated, binds=binds, tmp_dirs=tmp_dirs)
 
 
+def _writable_ancestor(path: str) -> str:
+    """The directory to make writable for an output at ``path``: its nearest ancestor that exists on the
+    host (so the step itself may create the directories below it, as in a fresh container), or the
+    top-level directory when nothing below ``/`` exists."""
+    parent = posixpath.dirname(path)
+    anc = parent
+    while anc != "/" and not os.path.isdir(anc):
+        anc = posixpath.dirname(anc)
+    if anc == "/" and parent != "/":
+        return "/" + path.split("/")[1]
+    return anc
+
+
 def _main_write_paths(pod: PodRequest) -> tuple[list[str], list[str]]:
     """Sandbox paths main must write: directories to create (output parents), paths placed (inputs, files)."""
     dirs: list[str] = []
+    placed: list[str] = []
+    output_params = {p.path for p in pod.output_parameters}
     for out_path in [p.path for p in pod.output_parameters] + [a.path for a in pod.output_artifacts]:
         path = posixpath.normpath(out_path)
-        parent = posixpath.dirname(path)
-        dirs.append(parent if parent != "/" else path)  # never make the root writable
-    placed = [posixpath.normpath(a.path) for a in pod.input_artifacts]
+        parent = _writable_ancestor(path)
+        if parent != "/":
+            dirs.append(parent)
+        elif out_path in output_params:
+            placed.append(path)  # a file directly under / (e.g. /output): bound as a file, never the root
+        else:
+            dirs.append(path)  # never make the root writable
+    placed += [posixpath.normpath(a.path) for a in pod.input_artifacts]
     placed += [posixpath.normpath(f.path) for f in pod.files]
     return dirs, placed
 
@@ -154,7 +178,8 @@ async def _place_artifact(
             if art.optional:
                 return False
             raise StagingError(f"failed to load artifacts: artifact {art.name}: key {art.key!r} not found")
-        await asyncio.to_thread(store.get_to, art.key, dest, sub_path=art.sub_path, archive_none=art.archive_none)
+        # Archived or not is read off the stored object (gzip magic): a key-only input may name either.
+        await asyncio.to_thread(store.get_to, art.key, dest, sub_path=art.sub_path, archive_none=None)
     elif art.git is not None:
         if fetcher is None:
             raise StagingError(f"failed to load artifacts: artifact {art.name}: no git fetcher configured")
@@ -195,9 +220,12 @@ def read_parameters(pod: PodRequest, layout: Layout, *, container: str) -> dict[
     out: dict[str, str] = {}
     for p in pod.output_parameters:
         try:
-            text = layout.locate(container, p.path).read_bytes().decode("utf-8", "replace")
+            raw = layout.locate(container, p.path).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
             continue
+        if not raw and layout.isolated and posixpath.dirname(posixpath.normpath(p.path)) == "/":
+            continue  # the untouched placeholder of a root-level output (see plan)
+        text = raw.decode("utf-8", "replace")
         out[p.name] = text[:-1] if text.endswith("\n") else text
     return out
 

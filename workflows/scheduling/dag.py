@@ -21,7 +21,14 @@ from workflows.resolution import TemplateScope
 from workflows.scheduling import expansion, outputs
 from workflows.scheduling.leaves import Processed, node_template_fields, parallelism_allows, register_boundary
 from workflows.scheduling.scope import Scope
-from workflows.scheduling.steps import continues_on, exit_hook_of, kill_daemons, resolve_step, run_exit_hook
+from workflows.scheduling.steps import (
+    continues_on,
+    exit_hook_of,
+    kill_daemons,
+    resolve_step,
+    run_exit_hook,
+    skipped_outputs,
+)
 from workflows.scheduling.tree import fulfilled
 
 if TYPE_CHECKING:
@@ -192,6 +199,9 @@ def _scope_for(ctx: Ctx, tasks: list[str]) -> Scope:
             scope.add_aggregate(prefix, (), nodes)
         else:
             scope.add_node(prefix, n, nodes)
+            if n.phase is NodePhase.SKIPPED:
+                scope.params.update(  # type: ignore[arg-type]
+                    skipped_outputs(ctx.p, ctx.shape.tasks[task], ctx.holder, prefix=prefix))
     return scope
 
 
@@ -330,7 +340,7 @@ def _resolved_task(ctx: Ctx, task: str, step: Step, *, path: str) -> Step:
     key = ("dag-task", ctx.node.id, task)
     cached: Step | None = ctx.p.memo.get(key)
     if cached is None:
-        cached = resolve_step(ctx.p, step, _scope_for(ctx, _ancestry(ctx, task)), path=path)
+        cached = resolve_step(ctx.p, step, _scope_for(ctx, _ancestry(ctx, task)), path=path, kind="tasks")
         ctx.p.memo[key] = cached
     return cached
 
@@ -354,7 +364,8 @@ def _run_child(ctx: Ctx, task: str, *, name: str, display: str, step: Step, pare
             return
     created = node is None
     child = p.execute(Call(name=name, target=step, holder=ctx.holder, args=step.arguments, boundary_id=ctx.node.id,
-                           display_name=display, path=f"{ctx.call.path}.dag.tasks.{task}"))
+                           display_name=display, path=f"{ctx.call.path}.dag.tasks.{task}",
+                           local={"tasks.name": display}))
     if child is None:
         ctx.busy = True
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from workflows.errors import InvalidSpec
@@ -121,5 +121,12 @@ def expand(step: Step, *, path: str, scope: Mapping[str, str] | None = None) -> 
         child_raw = substitute(raw, merged, allow_unresolved=True)
         name = f"{step.name}({i}:{desc})"
         child_raw["name"] = name
-        out.append(Expanded(name=name, step=wire.parse_step(child_raw, path=path)))
+        child = wire.parse_step(child_raw, path=path)
+        # Artifact `from`s were resolved on the parent (the raw form still names them): keep those.
+        resolved = {a.name: a for a in step.arguments.artifacts}
+        arts = tuple(
+            resolved.get(a.name, a) if (a.from_ or a.from_expression) else a for a in child.arguments.artifacts
+        )
+        child = replace(child, arguments=replace(child.arguments, artifacts=arts))
+        out.append(Expanded(name=name, step=child))
     return out

@@ -70,20 +70,9 @@ def process_args(p: Pass, template: Template, call: Call, *, retries: int | None
         if param.enum and value not in param.enum:
             raise InvalidSpec(f"inputs.parameters.{param.name}", f"value '{value}' is not one of {list(param.enum)}")
         values.append((param.name, value))
-    arts: list[Artifact] = []
-    for art in template.inputs.artifacts:
-        given = next((a for a in call.args.artifacts if a.name == art.name), None)
-        if given is not None and given.has_location and given.from_ is None:
-            arts.append(replace(
-                art, key=given.key, raw_data=given.raw_data, git=given.git, http_url=given.http_url,
-                archive_none=given.archive_none, sub_path=given.sub_path or art.sub_path, from_=None,
-            ))
-        elif art.has_location and art.from_ is None:
-            arts.append(art)
-        elif not art.optional:
-            raise InvalidSpec(f"inputs.artifacts.{art.name}", "was not supplied")
     mapping: dict[str, str] = dict(g)
     mapping["node.name"] = call.name
+    mapping.update(call.local)
     if template.is_leaf:
         mapping["pod.name"] = pod_name(p.name, call.name, template.name)
     if retries is not None:
@@ -91,7 +80,7 @@ def process_args(p: Pass, template: Template, call: Call, *, retries: int | None
     for name, value in values:
         mapping[f"inputs.parameters.{name}"] = value
     mapping["inputs.parameters"] = go_json([{"name": n, "value": v} for n, v in values])
-    for art in arts:
+    for art in template.inputs.artifacts:
         if art.path:
             mapping[f"inputs.artifacts.{art.name}.path"] = art.path
     for out_art in template.outputs.artifacts:
@@ -104,16 +93,33 @@ def process_args(p: Pass, template: Template, call: Call, *, retries: int | None
     if not template.name:
         raw["name"] = call.name
     new = wire.parse_template(raw, path=call.path, require_name=False)
-    if new.kind in _POD_KINDS:
-        _check_resolved(new)
+    arts = _input_artifacts(new, call)
+    if new.kind in _POD_KINDS and (retries is not None or new.retry_strategy is None):
+        _check_resolved(new)  # a retried template is checked per attempt, when `retries` is known
     inputs = NodeIO(
         parameters=tuple(values),
-        artifacts=tuple(outputs.ArtifactRef(name=a.name, path=a.path, key=a.key, archive_none=a.archive_none)
-                        for a in arts),
+        artifacts=tuple(outputs.ref_of(a) for a in arts),
     )
     processed = Processed(template=new, artifacts=tuple(arts), inputs=inputs)
     p.memo[key] = processed
     return processed
+
+
+def _input_artifacts(template: Template, call: Call) -> list[Artifact]:
+    """Input artifacts with their location: from the call's arguments, else the template's own."""
+    arts: list[Artifact] = []
+    for art in template.inputs.artifacts:
+        given = next((a for a in call.args.artifacts if a.name == art.name), None)
+        if given is not None and given.has_location and given.from_ is None:
+            arts.append(replace(
+                art, key=given.key, raw_data=given.raw_data, git=given.git, http_url=given.http_url,
+                archive_none=given.archive_none, sub_path=given.sub_path or art.sub_path, from_=None,
+            ))
+        elif art.has_location and art.from_ is None:
+            arts.append(art)
+        elif not art.optional:
+            raise InvalidSpec(f"inputs.artifacts.{art.name}", "was not supplied")
+    return arts
 
 
 def _check_resolved(template: Template) -> None:
@@ -230,6 +236,7 @@ def execute_pod(p: Pass, call: Call, holder: TemplateScope, processed: Processed
         node = p.tree.update(
             node, phase=phase, message=message, outputs=None if collected.outputs.empty else collected.outputs,
             finished_at=result.finished_at or p.now, pod_ip=result.pod_ip or node.pod_ip,
+            host_node_name=result.host_node_name or node.host_node_name,
         )
         if phase is NodePhase.SUCCEEDED:
             p.set_global_output(*outputs.global_outputs(template, collected.outputs))
@@ -312,9 +319,13 @@ def execute_retry(p: Pass, call: Call, template: Template, holder: TemplateScope
         node = p.tree.update(node, inputs=None if processed.inputs.empty else processed.inputs)
 
     def attempt(index: int, existing: NodeStatus | None) -> NodeStatus | None:
+        local = dict(call.local)
+        previous = attempts[index - 1] if 0 < index <= len(attempts) else None
+        local.update(retries.last_retry_env(previous) if previous is not None else {
+            "lastRetry.exitCode": "", "lastRetry.status": "", "lastRetry.duration": "", "lastRetry.message": ""})
         sub = CallT(name=f"{call.name}({index})", target=call.target, holder=call.holder, args=call.args,
                     boundary_id=call.boundary_id, display_name=f"{_display(call)}({index})",
-                    on_exit=call.on_exit, hooked=call.hooked, path=call.path)
+                    on_exit=call.on_exit, hooked=call.hooked, path=call.path, local=local)
         processed_i = process_args(p, template, sub, retries=index)
         return execute_body(p, sub, template, holder, processed_i, existing)
 

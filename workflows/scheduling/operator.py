@@ -68,6 +68,7 @@ class Call:
     on_exit: bool = False
     hooked: bool = False
     path: str = "spec"
+    local: dict[str, str] = field(default_factory=dict)  # steps.name / tasks.name of the calling step
 
 
 def operate(
@@ -115,6 +116,9 @@ class Pass:
         self.global_out_artifacts: dict[str, ArtifactRef] = {a.name: a for a in out.artifacts}
         for name, value in self.global_out_params.items():
             self.global_params[f"workflow.outputs.parameters.{name}"] = value
+        start = run.status.started_at or now
+        self.global_params["workflow.duration"] = f"{(now - start).total_seconds():.6f}"
+        self.global_params["workflow.status"] = (run.status.phase.value or "Running")
         self.shutdown = self.spec.shutdown
         self.labels: dict[str, str] | None = None
         self.root = local_scope(run.workflow)
@@ -201,6 +205,8 @@ class Pass:
             "workflow.serviceAccountName": str(self.spec.pod_fields.get("serviceAccountName", "")),
             "workflow.labels": go_json(dict(meta.labels)),
             "workflow.annotations": go_json(dict(meta.annotations)),
+            "workflow.labels.json": go_json(dict(meta.labels)),
+            "workflow.annotations.json": go_json(dict(meta.annotations)),
         }
         created = meta.creation_timestamp or self.now
         g["workflow.creationTimestamp"] = timestamp(created)
@@ -215,6 +221,8 @@ class Pass:
             g[f"workflow.labels.{k}"] = v
         for k, v in meta.annotations.items():
             g[f"workflow.annotations.{k}"] = v
+        if "priority" in self.spec.raw:
+            g["workflow.priority"] = str(self.spec.raw["priority"])
         scheduled = meta.annotations.get("workflows.argoproj.io/scheduled-time")
         if scheduled:
             g["workflow.scheduledTime"] = scheduled
@@ -418,9 +426,4 @@ def _target_key(target: Step | LifecycleHook | str) -> str:
     return f"tmpl:{target.template}"
 
 
-def artifact_from_ref(ref: ArtifactRef, *, name: str, sub_path: str | None) -> Artifact:
-    """An argument artifact pointing at a stored artifact (resolved ``from``)."""
-    return Artifact(name=name, key=ref.key, archive_none=ref.archive_none, sub_path=sub_path)
-
-
-__all__ = ["Call", "Pass", "artifact_from_ref", "operate"]
+__all__ = ["Call", "Pass", "operate"]

@@ -9,7 +9,7 @@ and when a steps or DAG node completes (Argo's getTemplateOutputsFromScope). Als
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workflows.errors import WorkflowError
 from workflows.executors.base import PodResult
@@ -54,6 +54,29 @@ def _artifact_env(scope: Scope) -> dict[str, object]:
             cursor = nxt
         cursor[leaf] = {"name": ref.name, "key": ref.key, "__artifact__": name}
     return env
+
+
+_LOCATION_KEYS = ("raw", "git", "http", "artifactory", "hdfs", "oss", "gcs", "azure")
+
+
+def ref_of(art: Artifact, *, name: str | None = None) -> ArtifactRef:
+    """An artifact with a known location as a node-status reference (keeps raw/git/http locations)."""
+    raw = {k: v for k, v in art.raw.items() if k in _LOCATION_KEYS}
+    if art.raw_data is not None:
+        raw["raw"] = {"data": art.raw_data}
+    return ArtifactRef(name=name or art.name, path=art.path, key=art.key, archive_none=art.archive_none, raw=raw)
+
+
+def artifact_from_ref(art: Artifact, ref: ArtifactRef) -> Artifact:
+    """An argument artifact whose ``from`` named ``ref``: it takes the referenced location."""
+    from workflows.model import wire
+
+    located = wire.parse_artifact({"name": art.name, **dict(ref.raw)}, path=f"artifacts.{art.name}") if ref.raw else None
+    return replace(
+        art, key=ref.key, archive_none=ref.archive_none, from_=None, from_expression=None,
+        raw_data=located.raw_data if located else None, git=located.git if located else None,
+        http_url=located.http_url if located else None,
+    )
 
 
 def resolve_artifact(art: Artifact, scope: Scope) -> ArtifactRef | None:
@@ -118,7 +141,7 @@ def from_scope(template: Template, scope: Scope, *, supplied: Mapping[str, str] 
                 outputs=NodeIO(parameters=tuple(params), artifacts=tuple(arts)),
                 error=f"Unable to resolve outputs.artifacts.{a.name}",
             )
-        arts.append(ArtifactRef(name=a.name, path=ref.path, key=ref.key, archive_none=ref.archive_none))
+        arts.append(replace(ref, name=a.name))
     return Collected(outputs=NodeIO(parameters=tuple(params), artifacts=tuple(arts)))
 
 
@@ -174,7 +197,7 @@ def global_outputs(template: Template, outputs: NodeIO) -> tuple[dict[str, str],
         if p.global_name and (value := outputs.parameter(p.name)) is not None
     }
     arts = {
-        a.global_name: ArtifactRef(name=a.global_name, path=ref.path, key=ref.key, archive_none=ref.archive_none)
+        a.global_name: replace(ref, name=a.global_name)
         for a in template.outputs.artifacts
         if a.global_name and (ref := outputs.artifact(a.name)) is not None
     }

@@ -9,6 +9,7 @@ expanded (``withItems``/``withParam``/``withSequence``), then each child is exec
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ from workflows.templating import substitute
 if TYPE_CHECKING:
     from workflows.scheduling.operator import Call, Pass
 
+_SINGLE_TAG = re.compile(r"{{\s*([^{}=][^{}]*?)\s*}}")
+
 
 def continues_on(step: Step | None, phase: NodePhase) -> bool:
     """Does ``continueOn`` let the parent carry on although this child ended in ``phase``?"""
@@ -37,10 +40,43 @@ def continues_on(step: Step | None, phase: NodePhase) -> bool:
         phase is NodePhase.ERROR and step.continue_on.error)
 
 
-def resolve_step(p: Pass, step: Step, scope: Scope, *, path: str) -> Step:
+def skipped_outputs(p: Pass, step: Step, holder: TemplateScope, *, prefix: str) -> dict[str, str | None]:
+    """Outputs of a step that was skipped: each declared parameter's ``default``, else absent (None).
+
+    An argument that refers to an absent output is left out, so the consumer's own input default
+    applies; an expression sees nil (``?? 'fallback'``).
+    """
+    from workflows.scheduling.operator import Call
+
+    try:
+        template, _ = p.resolve(Call(name="", target=step, holder=holder))
+    except WorkflowError:
+        return {}
+    out: dict[str, str | None] = {}
+    for param in template.outputs.parameters:
+        default = param.value_from.default if param.value_from is not None else None
+        out[f"{prefix}.outputs.parameters.{param.name}"] = default
+    return out
+
+
+def _drop_absent_arguments(raw: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    args = raw.get("arguments")
+    if not isinstance(args, dict) or not args.get("parameters"):
+        return raw
+    kept = []
+    for param in args["parameters"]:
+        value = param.get("value") if isinstance(param, dict) else None
+        m = _SINGLE_TAG.fullmatch(value) if isinstance(value, str) else None
+        if m and m.group(1) in scope.params and scope.params[m.group(1)] is None:
+            continue
+        kept.append(param)
+    return {**raw, "arguments": {**args, "parameters": kept}}
+
+
+def resolve_step(p: Pass, step: Step, scope: Scope, *, path: str, kind: str = "steps") -> Step:
     """Argo's resolveReferences: substitute the scope into a step and resolve its artifact ``from``s."""
-    mapping = {**p.global_params, **scope.params}
-    raw = substitute(dict(step.raw), mapping, allow_unresolved=True)
+    mapping = {**p.global_params, **scope.params, f"{kind}.name": step.name}
+    raw = substitute(_drop_absent_arguments(dict(step.raw), scope), mapping, allow_unresolved=True)
     resolved = wire.parse_step(raw, path=path)
     if resolved.when and "{{" not in resolved.when and not resolved.expands:
         try:
@@ -59,7 +95,7 @@ def resolve_step(p: Pass, step: Step, scope: Scope, *, path: str) -> Step:
                 continue
             raise InvalidSpec(f"{path}.arguments.artifacts.{art.name}",
                               f"unable to resolve references: {art.from_ or art.from_expression}")
-        arts.append(replace(art, key=ref.key, archive_none=ref.archive_none, from_=None, from_expression=None))
+        arts.append(outputs.artifact_from_ref(art, ref))
     return replace(resolved, arguments=replace(resolved.arguments, artifacts=tuple(arts)))
 
 
@@ -103,8 +139,7 @@ def run_exit_hook(p: Pass, step: Step, child: NodeStatus, *, prefix: str, scope:
         arts = []
         for art in args.artifacts:
             ref = outputs.resolve_artifact(art, local) if (art.from_ or art.from_expression) else None
-            arts.append(replace(art, key=ref.key, archive_none=ref.archive_none, from_=None, from_expression=None)
-                        if ref is not None else art)
+            arts.append(outputs.artifact_from_ref(art, ref) if ref is not None else art)
         args = replace(raw_args, artifacts=tuple(arts))
     name = f"{child.name}.onExit"
     existed = p.tree.get(name) is not None
@@ -152,7 +187,7 @@ def execute_steps(p: Pass, call: Call, holder: TemplateScope, processed: Process
             _set_outbound(p, node, last_group)
             kill_daemons(p, node.id)
             return p.tree.mark(node, NodePhase.FAILED, sg.message)
-        _add_group_scope(p, group, sg, scope)
+        _add_group_scope(p, group, sg, scope, holder)
     if last_group is not None:
         _set_outbound(p, node, last_group)
     collected = outputs.from_scope(template, scope)
@@ -173,7 +208,7 @@ def _set_outbound(p: Pass, node: NodeStatus, last_group: NodeStatus) -> None:
         p.tree.update(node, outbound_nodes=tuple(out))
 
 
-def _add_group_scope(p: Pass, group: tuple[Step, ...], sg: NodeStatus, scope: Scope) -> None:
+def _add_group_scope(p: Pass, group: tuple[Step, ...], sg: NodeStatus, scope: Scope, holder: TemplateScope) -> None:
     key = ("group-scope", sg.id)
     cached: Scope | None = p.memo.get(key)
     if cached is None:
@@ -184,6 +219,8 @@ def _add_group_scope(p: Pass, group: tuple[Step, ...], sg: NodeStatus, scope: Sc
             child = p.tree.get(child_name)
             if child is not None and not (step.expands and child.type is NodeType.SKIPPED):
                 cached.add_node(prefix, child, p.tree.nodes)
+                if child.phase is NodePhase.SKIPPED:
+                    cached.params.update(skipped_outputs(p, step, holder, prefix=prefix))  # type: ignore[arg-type]
                 continue
             lead = child_name + "("
             kids = [p.tree.by_id(c) for c in sg.children]
@@ -249,7 +286,8 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
                 continue
         created = child is None
         child = p.execute(Call(name=child_name, target=step, holder=holder, args=step.arguments,
-                               boundary_id=steps_node.id, display_name=display, path=path))
+                               boundary_id=steps_node.id, display_name=display, path=path,
+                               local={"steps.name": display}))
         if child is not None and created:
             p.tree.add_child(sg, child.id)
     sg = p.tree.by_id(sg.id)
