@@ -327,10 +327,10 @@ class Engine:
             elif isinstance(command, SaveMemo):
                 self._save_memo(command)
             elif isinstance(command, AcquireLocks):
-                self._locks.acquire(command.locks, command.node_id,
+                self._locks.acquire(command.locks, f"{state.key[0]}/{state.key[1]}/{command.node_id}",
                                     lambda nid=command.node_id, k=state.key: self._post(k, LockAcquired(node_id=nid)))
             elif isinstance(command, ReleaseLocks):
-                self._locks.release(command.node_id)
+                self._locks.release(f"{state.key[0]}/{state.key[1]}/{command.node_id}")
         finished = decision.status.phase.completed
         state.needs_write = True
         self._persist_soon(state)

@@ -31,7 +31,7 @@ from workflows.model.status import (
     WorkflowPhase,
 )
 from workflows.resolution import TemplateGetter, TemplateScope, local_scope, resolve_template
-from workflows.scheduling import leaves
+from workflows.scheduling import gates, leaves
 from workflows.scheduling.commands import (
     Command,
     Decision,
@@ -263,6 +263,11 @@ class Pass:
             self._drain_leftovers()
             return
         if self.phase in (WorkflowPhase.UNKNOWN, WorkflowPhase.PENDING):
+            if not gates.locks_held(self, holder=self.tree.id_of(self.name), sync=self.spec.synchronization):
+                self.phase = WorkflowPhase.PENDING
+                self.message = "Waiting for a synchronization lock"
+                return
+            self.message = None
             self.phase = WorkflowPhase.RUNNING
             self.started_at = self.started_at or self.now
             self.labels = leaves.labels_from(self)
@@ -330,6 +335,7 @@ class Pass:
         self.phase = phase
         self.message = message
         self.finished_at = self.now
+        gates.release_locks(self, holder=self.tree.id_of(self.name))
 
     def _check_workflow_deadline(self) -> bool:
         seconds = self.spec.active_deadline_seconds
@@ -396,9 +402,20 @@ class Pass:
             processed = leaves.process_args(self, template, call, retries=None)
         except WorkflowError as e:
             return self._error_node(call, node, str(e))
-        if template.retry_strategy is not None and processed.template.retry_strategy is not None:
-            return leaves.execute_retry(self, call, template, holder, processed, node)
-        return leaves.execute_body(self, call, template, holder, processed, node)
+        resolved = processed.template
+        if node is None:
+            gate = gates.memo_gate(self, call, resolved)
+            if gate is gates.WAITING:
+                return None
+            if isinstance(gate, NodeStatus):
+                return gate
+            if not gates.locks_held(self, holder=self.tree.id_of(call.name), sync=resolved.synchronization):
+                return None
+        if template.retry_strategy is not None and resolved.retry_strategy is not None:
+            result = leaves.execute_retry(self, call, template, holder, processed, node)
+        else:
+            result = leaves.execute_body(self, call, template, holder, processed, node)
+        return gates.after(self, call, resolved, result)
 
     def _error_node(self, call: Call, node: NodeStatus | None, message: str) -> NodeStatus:
         if node is None:

@@ -268,6 +268,7 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
     except WorkflowError as e:
         return p.tree.mark(sg, NodePhase.ERROR, str(e))
     step_of: dict[str, Step] = {}
+    waiting = False
     for child_name, display, step, original in expanded:
         step_of[child_name] = original
         child = p.tree.get(child_name)
@@ -288,10 +289,12 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
         child = p.execute(Call(name=child_name, target=step, holder=holder, args=step.arguments,
                                boundary_id=steps_node.id, display_name=display, path=path,
                                local={"steps.name": display}))
-        if child is not None and created:
+        if child is None:
+            waiting = True  # not created yet (parallelism, a lock, the memo cache): the group goes on
+        elif created:
             p.tree.add_child(sg, child.id)
     sg = p.tree.by_id(sg.id)
-    completed = True
+    completed = not waiting
     for child_id in sg.children:
         child = p.tree.by_id(child_id)
         if not fulfilled(child):
