@@ -169,3 +169,43 @@ async def no_pending_tasks() -> AsyncIterator[None]:
             return
         await asyncio.sleep(0.01)
     assert not left, f"tasks left pending: {sorted(t.get_name() for t in left)}"
+
+
+async def wait_until(harness: Harness, stored: RawWorkflow, predicate: Callable[[RawWorkflow], bool], *,
+                     what: str = "condition", timeout: float = 60.0) -> RawWorkflow:
+    """Poll the store until ``predicate(run)`` holds (the run as persisted); returns that run."""
+    meta = stored["metadata"]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        raw = await harness.store.get(meta["namespace"], meta["name"])
+        if predicate(raw):
+            return raw
+        assert loop.time() < end, f"timed out waiting for {what}: {phases_of(raw)}"
+        await asyncio.sleep(0.05)
+
+
+def phases_of(wf: RawWorkflow) -> dict[str, str]:
+    return {n.get("displayName", ""): n.get("phase", "") for n in nodes(wf).values()}
+
+
+def node_phase_is(display_name: str, phase: str) -> Callable[[RawWorkflow], bool]:
+    """A predicate for :func:`wait_until`: some node with ``display_name`` has ``phase``."""
+    return lambda wf: any(n.get("displayName") == display_name and n.get("phase") == phase
+                          for n in nodes(wf).values())
+
+
+def processes_with(token: str) -> list[int]:
+    """Pids of live processes whose command line contains ``token`` (to prove nothing survived)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = next((ln for ln in (entry / "status").read_text().splitlines() if ln.startswith("State:")), "")
+        except OSError:
+            continue
+        if token in cmdline and "zombie" not in state:
+            found.append(int(entry.name))
+    return found

@@ -1,0 +1,48 @@
+"""Engine feature tests: stop (exit handlers run) and terminate (they do not); no process survives."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.workflows.conftest import Harness, by_name, node, node_phase_is, nodes, processes_with, wait_until
+
+TEXT = """
+metadata: {name: %(name)s}
+spec:
+  entrypoint: main
+  onExit: exit
+  templates:
+  - name: main
+    steps:
+    - - {name: long, template: long}
+    - - {name: never, template: exit}
+  - name: long
+    container: {image: python, command: [python3, -c, "import time; time.sleep(30)", "%(token)s"]}
+  - name: exit
+    container: {image: alpine, command: [echo, exit-ran]}
+"""
+
+
+@pytest.mark.parametrize("strategy", ["Stop", "Terminate"])
+async def test_stop_and_terminate(engine: Harness, strategy: str) -> None:
+    token = f"h8-stop-{uuid.uuid4().hex}"
+    stored = await engine.submit_yaml(TEXT % {"name": f"stop-{strategy.lower()}", "token": token})
+    meta = stored["metadata"]
+    await wait_until(engine, stored, node_phase_is("long", "Running"), what="long running")
+    await engine.engine.stop(meta["namespace"], meta["name"], strategy=strategy)
+    wf = await engine.wait(stored)
+    message = f"Stopped with strategy '{strategy}'"
+    assert wf["status"]["phase"] == "Failed"
+    assert wf["status"]["message"] == message
+    long = node(wf, "long")
+    assert long["phase"] == "Failed"
+    assert long["message"] == message
+    assert not [n for n in nodes(wf).values() if n["displayName"] == "never"]
+    exit_nodes = [n for n in nodes(wf).values() if n["name"] == f"{meta['name']}.onExit"]
+    if strategy == "Stop":
+        assert by_name(wf, f"{meta['name']}.onExit")["phase"] == "Succeeded"
+    else:
+        assert exit_nodes == []
+    assert processes_with(token) == []
