@@ -146,7 +146,7 @@ class PodRun:
                 pending.remove(c)
                 is_output = c.name == self.output_container
                 try:
-                    r = await self._start(c, keep_stdout=RESULT_CAP if is_output else 0)
+                    r = await self._start(c, keep_stdout=RESULT_CAP + 1 if is_output else 0)
                 except StartFailed as e:
                     failure = Outcome(phase=NodePhase.ERROR, message=str(e))
                     break
@@ -167,7 +167,7 @@ class PodRun:
         result = None
         if output is not None:
             text = output.stdout_tail.decode("utf-8", "replace")
-            result = text[:-1] if text.endswith("\n") else text
+            result = (text[:-1] if text.endswith("\n") else text)[-RESULT_CAP:]  # trim, then keep the tail
         if failure is not None:
             return Outcome(phase=failure.phase, exit_code=failure.exit_code, message=failure.message, result=result)
         if pending:

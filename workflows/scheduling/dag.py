@@ -132,6 +132,10 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
     ctx = Ctx(p=p, call=call, holder=holder, node=node, shape=shape, template=template, inputs=processed.inputs)
     for target in shape.targets:
         _execute_task(ctx, target)
+        # A target that finished just now is not visited again: run its exit hook here (as Argo does).
+        n = ctx.task_node(target)
+        if n is not None and n.phase.completed and n.type is not NodeType.TASK_GROUP and not _hook_done(ctx, target, n):
+            ctx.busy = True
     phase = NodePhase.RUNNING if ctx.busy else _assess(ctx)
     node = p.tree.by_id(node.id)
     if phase is NodePhase.RUNNING:

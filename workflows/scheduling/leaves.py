@@ -322,7 +322,7 @@ def execute_retry(p: Pass, call: Call, template: Template, holder: TemplateScope
         local = dict(call.local)
         previous = attempts[index - 1] if 0 < index <= len(attempts) else None
         local.update(retries.last_retry_env(previous) if previous is not None else {
-            "lastRetry.exitCode": "", "lastRetry.status": "", "lastRetry.duration": "", "lastRetry.message": ""})
+            "lastRetry.exitCode": "0", "lastRetry.status": "", "lastRetry.duration": "", "lastRetry.message": ""})
         sub = CallT(name=f"{call.name}({index})", target=call.target, holder=call.holder, args=call.args,
                     boundary_id=call.boundary_id, display_name=f"{_display(call)}({index})",
                     on_exit=call.on_exit, hooked=call.hooked, path=call.path, local=local)

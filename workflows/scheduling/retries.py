@@ -149,7 +149,7 @@ def decide(
         except WorkflowError as e:
             return GiveUp(NodePhase.ERROR, f"retryStrategy.expression: {e}")
         if keep_going is not True:
-            return GiveUp(last.phase, last.message)
+            return GiveUp(last.phase, "retryStrategy.expression evaluated to false")
     limit = limit_of(strategy, path=path)
     if limit is not None and len(attempts) > limit:
         return GiveUp(last.phase, "No more retries left")

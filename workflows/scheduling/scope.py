@@ -87,12 +87,21 @@ class Scope:
         self.params[f"{prefix}.outputs.result"] = go_json(results)
         self.params[f"{prefix}.outputs.parameters"] = go_json(params)
         for name, values in per_name.items():
-            self.params[f"{prefix}.outputs.parameters.{name}"] = go_json([_json_or_string(v) for v in values])
+            self.params[f"{prefix}.outputs.parameters.{name}"] = _aggregated_values(values)
 
 
 def _loop_index(node: NodeStatus) -> int:
     matches = _LOOP_INDEX.findall(node.name)
     return int(matches[-1]) if matches else 0
+
+
+def _aggregated_values(values: list[str]) -> str:
+    """One output parameter over loop children as a JSON list: values that hold JSON objects or
+    lists (judged by the first) are embedded as JSON, anything else stays a string."""
+    first = values[0].lstrip() if values else ""
+    if first.startswith(("{", "[")):
+        return go_json([_json_or_string(v) for v in values])
+    return go_json(values)
 
 
 def _json_or_string(text: str) -> object:
