@@ -23,12 +23,12 @@ finished, kills its survivors and reports it lost, instead of running it twice. 
 from __future__ import annotations
 
 import asyncio
-import socket
 import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace

@@ -21,7 +21,7 @@ from typing import Any
 
 from workflows.errors import WorkflowError
 from workflows.executors.base import PodResult
-from workflows.model.spec import Arguments, Artifact, LifecycleHook, Step, Template, Workflow
+from workflows.model.spec import Arguments, LifecycleHook, Step, Template, Workflow
 from workflows.model.status import (
     ArtifactRef,
     NodeIO,

@@ -71,7 +71,9 @@ def artifact_from_ref(art: Artifact, ref: ArtifactRef) -> Artifact:
     """An argument artifact whose ``from`` named ``ref``: it takes the referenced location."""
     from workflows.model import wire
 
-    located = wire.parse_artifact({"name": art.name, **dict(ref.raw)}, path=f"artifacts.{art.name}") if ref.raw else None
+    located = None
+    if ref.raw:
+        located = wire.parse_artifact({"name": art.name, **dict(ref.raw)}, path=f"artifacts.{art.name}")
     return replace(
         art, key=ref.key, archive_none=ref.archive_none, from_=None, from_expression=None,
         raw_data=located.raw_data if located else None, git=located.git if located else None,

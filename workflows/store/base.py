@@ -132,7 +132,9 @@ class LogStore(Protocol):
 class MemoCache(Protocol):
     """The memoization cache (Argo keeps it in ConfigMaps): outputs by (cache name, key)."""
 
-    async def memo_get(self, cache: str, key: str, *, max_age_seconds: float | None, now: datetime) -> Mapping[str, Any] | None:
+    async def memo_get(
+        self, cache: str, key: str, *, max_age_seconds: float | None, now: datetime
+    ) -> Mapping[str, Any] | None:
         """The stored entry ``{"nodeID", "outputs", "creationTimestamp"}`` if younger than max age."""
         ...
 
