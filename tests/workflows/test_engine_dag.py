@@ -235,3 +235,57 @@ spec:
     srv = node(wf, "srv")
     assert srv["daemoned"] is True
     assert srv["phase"] == "Succeeded"
+
+
+async def test_when_item_and_template_parallelism_in_dag(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: dagwhen}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    parallelism: 1
+    dag:
+      tasks:
+      - name: t
+        template: echo
+        arguments: {parameters: [{name: m, value: "{{item}}"}]}
+        withItems: [1, 2, 3]
+        when: "{{item}} >= 2"
+      - name: after
+        template: echo
+        depends: t
+        arguments: {parameters: [{name: m, value: "{{tasks.t.outputs.result}}"}]}
+  - name: echo
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, command: [sh, -c, "echo start; sleep 0.3; echo end; echo {{inputs.parameters.m}} >&2"]}
+""")
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    ph = phases(wf)
+    assert ph["t(0:1)"] == "Skipped" and ph["t(1:2)"] == "Succeeded" and ph["t(2:3)"] == "Succeeded"
+    lines = await engine.logs_of(wf)
+    running = peak = 0
+    for line in lines:
+        running += {"start": 1, "end": -1}.get(line, 0)
+        peak = max(peak, running)
+    assert peak == 1, lines
+
+
+async def test_progress_counts_finished_pods(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: progress}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      failFast: false
+      tasks:
+      - {name: A, template: pass}
+      - {name: F, template: fail}
+      - {name: S, template: pass, when: "a == b"}
+""" + PASS_FAIL)
+    assert wf["status"]["phase"] == "Failed"
+    # Argo's progress.UpdateProgress: executable nodes count 1 each, complete only when
+    # Succeeded/Skipped/Omitted; a Failed pod stays 0/1; the Skipped node is not executable
+    assert wf["status"]["progress"] == "1/2"

@@ -135,6 +135,7 @@ spec:
     assert bad["outputs"]["exitCode"] == "3"
     assert not [n for n in nodes(wf).values() if n["displayName"] == "never"]
     assert node(wf, "fails")["phase"] == "Failed"
+    assert wf["status"]["progress"] == "0/1"  # a failed pod does not complete its progress
 
 
 WHEN = """

@@ -46,3 +46,51 @@ async def test_stop_and_terminate(engine: Harness, strategy: str) -> None:
     else:
         assert exit_nodes == []
     assert processes_with(token) == []
+
+
+async def test_stop_fails_suspended_nodes_and_runs_exit_handler(engine: Harness) -> None:
+    stored = await engine.submit_yaml("""
+metadata: {name: stop-suspended}
+spec:
+  entrypoint: d
+  onExit: exit
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: gate, template: gate}
+      - {name: next, template: exit, depends: gate}
+  - name: gate
+    suspend: {}
+  - name: exit
+    container: {image: alpine, command: [echo, exit-ran]}
+""")
+    meta = stored["metadata"]
+    await wait_until(engine, stored, node_phase_is("gate", "Running"), what="gate suspended")
+    await engine.engine.stop(meta["namespace"], meta["name"])
+    wf = await engine.wait(stored)
+    assert wf["status"]["phase"] == "Failed"
+    assert wf["status"]["message"] == "Stopped with strategy 'Stop'"
+    gate = node(wf, "gate")
+    assert gate["phase"] == "Failed" and gate["message"] == "Stopped with strategy 'Stop'"
+    assert by_name(wf, "stop-suspended.onExit")["phase"] == "Succeeded"
+    assert "next" not in {n["displayName"] for n in nodes(wf).values() if n["phase"] == "Succeeded"}
+
+
+async def test_workflow_deadline_fails_suspended_node(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: deadline-suspended}
+spec:
+  entrypoint: main
+  activeDeadlineSeconds: 1
+  templates:
+  - name: main
+    steps:
+    - - {name: gate, template: gate}
+  - name: gate
+    suspend: {}
+""")
+    assert wf["status"]["phase"] == "Failed"
+    gate = node(wf, "gate")
+    assert gate["phase"] == "Failed"
+    assert gate["message"] == "Step exceeded its deadline"

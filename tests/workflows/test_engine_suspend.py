@@ -28,6 +28,7 @@ spec:
     assert wait["type"] == "Suspend" and wait["phase"] == "Succeeded"
     assert wait["startedAt"] >= node(wf, "before")["finishedAt"]
     assert node(wf, "after")["startedAt"] >= wait["finishedAt"]
+    assert wf["status"]["progress"] == "3/3"  # Suspend nodes count, like pods
 
 
 async def test_resume_supplies_outputs(engine: Harness) -> None:
