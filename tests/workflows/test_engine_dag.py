@@ -255,7 +255,7 @@ spec:
       - name: after
         template: echo
         depends: t
-        arguments: {parameters: [{name: m, value: "{{tasks.t.status}}"}]}
+        arguments: {parameters: [{name: m, value: done}]}
   - name: echo
     inputs: {parameters: [{name: m}]}
     container: {image: alpine, command: [sh, -c, "echo start; sleep 0.3; echo end; echo {{inputs.parameters.m}} >&2"]}
