@@ -135,3 +135,38 @@ spec:
 """ + EXIT_TEMPLATES)
     assert wf["status"]["phase"] == "Failed", phases(wf)
     assert not [n for n in nodes(wf).values() if n["displayName"] == "after"]
+
+
+async def test_steps_exit_handler_and_workflow_exit_hook(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: exit-steps}
+spec:
+  entrypoint: pass
+  hooks:
+    exit: {template: cleanup}
+  templates:
+  - name: cleanup
+    steps:
+    - - {name: c1, template: pass}
+    - - {name: c2, template: report}
+""" + EXIT_TEMPLATES)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    exit_node = by_name(wf, "exit-steps.onExit")
+    assert exit_node["type"] == "Steps" and exit_node["phase"] == "Succeeded"
+    assert (await engine.logs_of(wf, "c2"))[0] == "status=Succeeded"
+
+
+async def test_dag_leaf_continue_on_failed(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: dag-continue}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: ok, template: pass}
+      - {name: bad, template: fail, continueOn: {failed: true}}
+""" + EXIT_TEMPLATES)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert node(wf, "bad")["phase"] == "Failed"

@@ -119,3 +119,63 @@ spec:
     assert node(wf, "t(0)")["outputs"]["result"] == "try 0 0 "
     assert node(wf, "t(1)")["outputs"]["result"] == "try 1 4 Failed"
     assert node(wf, "t")["outputs"]["result"] == "try 1 4 Failed"
+
+
+async def test_retry_with_items_names_and_outputs(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: retryitems}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: r
+        template: attempt
+        arguments: {parameters: [{name: x, value: "{{item}}"}]}
+        withItems: [a]
+    - - name: show
+        template: show
+        arguments: {parameters: [{name: m, value: "{{steps.r.outputs.parameters.p}}"}]}
+  - name: attempt
+    inputs: {parameters: [{name: x}]}
+    retryStrategy: {limit: 1}
+    script:
+      image: alpine
+      command: [sh]
+      source: |
+        echo -n "{{inputs.parameters.x}}{{retries}}" > /tmp/p
+        [ {{retries}} -ge 1 ]
+    outputs:
+      parameters:
+      - name: p
+        valueFrom: {path: /tmp/p}
+  - name: show
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.m}}"]}
+""")
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert attempts(wf, "r(0:a)") == [("r(0:a)(0)", "Failed"), ("r(0:a)(1)", "Succeeded")]
+    assert await engine.logs_of(wf, "show") == ['["a1"]']
+
+
+async def test_retry_of_a_steps_template(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: retrysteps}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: r, template: inner}
+  - name: inner
+    retryStrategy: {limit: 2}
+    steps:
+    - - {name: leaf, template: leaf}
+  - name: leaf
+    container: {image: alpine, command: [sh, -c, "exit 1"]}
+""")
+    assert wf["status"]["phase"] == "Failed"
+    kids = attempts(wf)
+    assert kids == [("r(0)", "Failed"), ("r(1)", "Failed"), ("r(2)", "Failed")]
+    r0 = node(wf, "r(0)")
+    assert r0["type"] == "Steps"
