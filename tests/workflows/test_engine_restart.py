@@ -4,11 +4,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from tests.workflows.conftest import EngineFactory, children, node, node_phase_is, phases, processes_with, wait_until
+from tests.workflows.conftest import (
+    EngineFactory,
+    Harness,
+    RawWorkflow,
+    children,
+    node,
+    node_phase_is,
+    nodes,
+    phases,
+    processes_with,
+    wait_until,
+)
 from workflows.store.sqlite import SqliteStore
 
 TEXT = """
@@ -71,3 +83,107 @@ async def test_running_pod_is_lost_on_restart(make_engine: EngineFactory, tmp_pa
         assert "server" in node(wf, "slow(0)")["message"]
         assert logs.count("after-ran") == 1
         assert logs.count("slow 1") == 1
+
+
+async def restart(make_engine: EngineFactory, tmp_path: Path, text: str, ready: str, phase: str,
+                  then: Callable[[Harness, RawWorkflow], Awaitable[None]] | None = None) -> tuple[RawWorkflow, list[str]]:
+    """Submit ``text``, wait until node ``ready`` has ``phase``, restart the engine, finish the run."""
+    store = await SqliteStore.open(tmp_path / "runs.db")
+    try:
+        first = await make_engine(store=store, data_dir=tmp_path / "data")
+        stored = await first.submit_yaml(text)
+        before = await wait_until(first, stored, node_phase_is(ready, phase), what=f"{ready} {phase}")
+        await first.engine.close()
+        second = await make_engine(store=store, data_dir=tmp_path / "data")
+        assert await second.engine.resume_all() == 1
+        if then is not None:
+            await then(second, stored)
+        wf = await second.wait(stored)
+        logs = await second.logs_of(wf)
+        await second.engine.close()
+    finally:
+        await store.close()
+    ids_before = {n["name"]: n["id"] for n in nodes(before).values()}
+    assert {n["name"]: n["id"] for n in nodes(wf).values() if n["name"] in ids_before} == ids_before
+    return wf, logs
+
+
+async def test_restart_of_a_suspended_run_then_resume(make_engine: EngineFactory, tmp_path: Path) -> None:
+    async def resume(h: Harness, stored: RawWorkflow) -> None:
+        meta = stored["metadata"]
+        await h.engine.resume(meta["namespace"], meta["name"], outputs={"v": "after-restart"})
+
+    wf, logs = await restart(make_engine, tmp_path, """
+metadata: {name: restart-suspend}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: first, template: first}
+    - - {name: gate, template: gate}
+    - - name: use
+        template: echo
+        arguments: {parameters: [{name: m, value: "{{steps.gate.outputs.parameters.v}}"}]}
+  - name: first
+    container: {image: alpine, command: [echo, first-ran]}
+  - name: gate
+    suspend: {}
+    outputs:
+      parameters:
+      - {name: v, valueFrom: {supplied: {}}}
+  - name: echo
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.m}}"]}
+""", "gate", "Running", then=resume)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert logs == ["first-ran", "after-restart"]
+
+
+async def test_restart_during_backoff_and_timed_suspend(make_engine: EngineFactory, tmp_path: Path) -> None:
+    wf, logs = await restart(make_engine, tmp_path, """
+metadata: {name: restart-backoff}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: r, template: flaky}
+    - - {name: nap, template: nap}
+    - - {name: done, template: done}
+  - name: flaky
+    retryStrategy: {limit: 2, backoff: {duration: 2s}}
+    container: {image: alpine, command: [sh, -c, "echo try {{retries}}; [ {{retries}} -ge 1 ]"]}
+  - name: nap
+    suspend: {duration: 1s}
+  - name: done
+    container: {image: alpine, command: [echo, all-done]}
+""", "r(0)", "Failed")
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert logs == ["try 0", "try 1", "all-done"]
+    assert node(wf, "r(1)")["startedAt"] >= node(wf, "r(0)")["finishedAt"]
+
+
+async def test_restart_of_a_dag_loses_only_the_running_task(make_engine: EngineFactory, tmp_path: Path) -> None:
+    token = f"h8-restart-dag-{uuid.uuid4().hex}"
+    wf, logs = await restart(make_engine, tmp_path, f"""
+metadata: {{name: restart-dag}}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {{name: a, template: a}}
+      - {{name: b, template: b, depends: a}}
+      - {{name: c, template: a, depends: "b.Errored"}}
+  - name: a
+    container: {{image: alpine, command: [echo, a-ran]}}
+  - name: b
+    container: {{image: python, command: [python3, -c, "import time; time.sleep(30)", "{token}"]}}
+""", "b", "Running")
+    assert node(wf, "b")["phase"] == "Error"
+    assert node(wf, "c")["phase"] == "Succeeded"
+    assert logs == ["a-ran", "a-ran"]
+    assert processes_with(token) == []
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
