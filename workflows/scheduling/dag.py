@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from workflows.errors import InvalidSpec, WorkflowError
 from workflows.expressions import evaluate_when, parse_depends
+from workflows.model.ids import NodeId
 from workflows.model.spec import Step, Template
 from workflows.model.status import NodeIO, NodePhase, NodeStatus, NodeType
 from workflows.resolution import TemplateScope
@@ -320,9 +321,12 @@ def _execute_task(ctx: Ctx, task: str) -> None:
         group = p.tree.create(name, NodeType.TASK_GROUP, display_name=task, boundary_id=ctx.node.id,
                               phase=NodePhase.RUNNING, **node_template_fields(ctx.holder, ctx.template))
         _connect(ctx, task, group)
+    created: list[NodeId] = []
     for kid in kids:
         _run_child(ctx, task, name=f"{ctx.node.name}.{kid.name}", display=kid.name, step=kid.step, parent=group,
-                   created_hook=lambda n, g=group: p.tree.add_child(g, n.id))
+                   created_hook=lambda n: created.append(n.id))
+    if created:
+        p.tree.add_children(group, created)
     group = p.tree.by_id(group.id)
     phase = NodePhase.SUCCEEDED
     for child in p.tree.children(group):

@@ -218,8 +218,8 @@ def execute_pod(p: Pass, call: Call, holder: TemplateScope, processed: Processed
         if p.spec.suspend or not parallelism_allows(p, call, leaf=True):
             return None
         node = p.tree.create(call.name, NodeType.POD, display_name=_display(call), boundary_id=call.boundary_id,
-                             hooked=call.hooked, **node_template_fields(holder, template))
-        node = p.tree.update(node, inputs=None if processed.inputs.empty else processed.inputs)
+                             hooked=call.hooked, inputs=None if processed.inputs.empty else processed.inputs,
+                             **node_template_fields(holder, template))
         p.command(StartPod(pod=_pod_for(p, call, processed, node)))
         deadline = _pod_deadline(template, node, path=call.path)
         if deadline is not None:

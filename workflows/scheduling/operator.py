@@ -99,7 +99,7 @@ class Pass:
         self.now = now
         self.memo = memo
         self.status = run.status
-        self.tree = Tree(self.name, run.status.nodes, now=now)
+        self.tree = Tree(self.name, run.status.nodes, now=now, ids=memo.setdefault("ids", {}))
         self.stored = dict(run.status.stored_templates)
         self.getter = StoredGetter(templates, self.stored, memo=memo)
         self.commands: list[Command] = []

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from workflows.errors import InvalidSpec, WorkflowError
 from workflows.expressions import evaluate_when
 from workflows.model import wire
+from workflows.model.ids import NodeId
 from workflows.model.spec import LifecycleHook, Step
 from workflows.model.status import NodePhase, NodeStatus, NodeType
 from workflows.resolution import TemplateScope
@@ -269,6 +270,7 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
         return p.tree.mark(sg, NodePhase.ERROR, str(e))
     step_of: dict[str, Step] = {}
     waiting = False
+    new_children: list[NodeId] = []
     for child_name, display, step, original in expanded:
         step_of[child_name] = original
         child = p.tree.get(child_name)
@@ -292,7 +294,9 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
         if child is None:
             waiting = True  # not created yet (parallelism, a lock, the memo cache): the group goes on
         elif created:
-            p.tree.add_child(sg, child.id)
+            new_children.append(child.id)
+    if new_children:
+        p.tree.add_children(sg, new_children)  # once: a 10,000-item group stays linear
     sg = p.tree.by_id(sg.id)
     completed = not waiting
     for child_id in sg.children:

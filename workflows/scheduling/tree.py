@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from workflows.model.ids import NodeId, node_id
-from workflows.model.status import NodePhase, NodeStatus, NodeType
+from workflows.model.status import NodeIO, NodePhase, NodeStatus, NodeType
 
 _ACTIVE = (NodePhase.PENDING, NodePhase.RUNNING)
 _COUNTED = (NodeType.POD, NodeType.STEPS, NodeType.DAG)
@@ -28,8 +28,10 @@ def fulfilled(node: NodeStatus) -> bool:
 class Tree:
     """Mutable view of ``status.nodes`` for one pass."""
 
-    def __init__(self, workflow_name: str, nodes: Mapping[NodeId, NodeStatus], *, now: datetime) -> None:
+    def __init__(self, workflow_name: str, nodes: Mapping[NodeId, NodeStatus], *, now: datetime,
+                 ids: dict[str, NodeId] | None = None) -> None:
         self.workflow_name = workflow_name
+        self._ids: dict[str, NodeId] = {} if ids is None else ids  # name -> id; hashing is not free
         self.nodes: dict[NodeId, NodeStatus] = dict(nodes)
         self.changed: set[NodeId] = set()
         self.now = now
@@ -66,10 +68,13 @@ class Tree:
     # -- lookups ----------------------------------------------------------------------------
 
     def id_of(self, name: str) -> NodeId:
-        return node_id(self.workflow_name, name)
+        nid = self._ids.get(name)
+        if nid is None:
+            nid = self._ids[name] = node_id(self.workflow_name, name)
+        return nid
 
     def get(self, name: str) -> NodeStatus | None:
-        return self.nodes.get(node_id(self.workflow_name, name))
+        return self.nodes.get(self.id_of(name))
 
     def by_id(self, nid: NodeId) -> NodeStatus:
         return self.nodes[nid]
@@ -92,6 +97,7 @@ class Tree:
         template_ref: Mapping[str, object] | None = None,
         template_scope: str | None = None,
         hooked: bool = False,
+        inputs: NodeIO | None = None,
     ) -> NodeStatus:
         """Create a node (started now; finished now too when created completed)."""
         node = NodeStatus(
@@ -108,6 +114,7 @@ class Tree:
             started_at=self.now,
             finished_at=self.now if phase.completed else None,
             hooked=hooked,
+            inputs=inputs,
         )
         return self.put(node)
 
@@ -130,10 +137,18 @@ class Tree:
         return self.update(current, **changes)
 
     def add_child(self, parent: NodeStatus | NodeId, child: NodeId) -> None:
+        self.add_children(parent, (child,))
+
+    def add_children(self, parent: NodeStatus | NodeId, children: Iterable[NodeId]) -> None:
+        """Link children in order, once each; one copy of the tuple however many are added."""
         pid = parent if isinstance(parent, str) else parent.id
         current = self.nodes[pid]
-        if child not in current.children:
-            self.put(dataclasses.replace(current, children=(*current.children, child)))
+        new = [c for c in children if c not in current.children] if len(current.children) < 8 else None
+        if new is None:
+            known = set(current.children)
+            new = [c for c in dict.fromkeys(children) if c not in known]
+        if new:
+            self.put(dataclasses.replace(current, children=(*current.children, *new)))
 
     def outbound(self, nid: NodeId) -> tuple[NodeId, ...]:
         """Argo's getOutboundNodes: the nodes a successor should hang from."""
