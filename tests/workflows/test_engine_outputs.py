@@ -136,3 +136,85 @@ spec:
 """)
     assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), phases(wf))
     assert await engine.logs_of(wf, "m(0:key:k1,value:v1)") == ["k1:v1"]
+
+
+async def test_more_workflow_variables(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata:
+  name: morevars
+  labels: {team: blue}
+  annotations: {note: hello}
+spec:
+  entrypoint: main
+  arguments: {parameters: [{name: p, value: pv}]}
+  templates:
+  - name: main
+    inputs: {parameters: [{name: a, value: "1"}]}
+    script:
+      image: python
+      command: [python3]
+      source: |
+        import json
+        print(json.dumps({
+          "label": "{{workflow.labels.team}}",
+          "labels": {{workflow.labels.json}},
+          "annotation": "{{workflow.annotations.note}}",
+          "entry": "{{workflow.mainEntrypoint}}",
+          "year": "{{workflow.creationTimestamp.Y}}",
+          "wparams": {{workflow.parameters.json}},
+          "inputs": {{inputs.parameters}},
+        }))
+""")
+    assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), phases(wf))
+    got = json.loads(node(wf, "morevars")["outputs"]["result"])
+    assert got["label"] == "blue"
+    assert got["labels"]["team"] == "blue"
+    assert got["annotation"] == "hello"
+    assert got["entry"] == "main"
+    assert got["year"] == wf["metadata"]["creationTimestamp"][:4]
+    assert [(p["name"], p["value"]) for p in got["wparams"]] == [("p", "pv")]
+    assert [(p["name"], p["value"]) for p in got["inputs"]] == [("a", "1")]
+
+
+async def test_when_operators(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: whenops}
+spec:
+  entrypoint: main
+  arguments: {parameters: [{name: x, value: hello}, {name: n, value: "7"}]}
+  templates:
+  - name: main
+    steps:
+    - - {name: quoted, template: t, when: "'{{workflow.parameters.x}}' == 'hello'"}
+      - {name: regex, template: t, when: "'{{workflow.parameters.x}}' =~ '^he'"}
+      - {name: regex-no, template: t, when: "'{{workflow.parameters.x}}' =~ '^xx'"}
+      - {name: in, template: t, when: "{{workflow.parameters.n}} in (1, 7)"}
+      - {name: and-or, template: t, when: "({{workflow.parameters.n}} > 5 && {{workflow.parameters.n}} < 6) || false"}
+      - {name: not-equal, template: t, when: "{{workflow.parameters.x}} != hello"}
+  - name: t
+    container: {image: alpine, command: ["true"]}
+""")
+    assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), phases(wf))
+    ph = phases(wf)
+    assert (ph["quoted"], ph["regex"], ph["in"]) == ("Succeeded", "Succeeded", "Succeeded"), ph
+    assert (ph["regex-no"], ph["and-or"], ph["not-equal"]) == ("Skipped", "Skipped", "Skipped"), ph
+
+
+async def test_pod_name_per_retry_attempt(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: podnames}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: r, template: flaky}
+  - name: flaky
+    retryStrategy: {limit: 1}
+    container: {image: alpine, command: [sh, -c, "echo {{pod.name}}; [ {{retries}} -ge 1 ]"]}
+""")
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    for attempt in ("r(0)", "r(1)"):
+        n = node(wf, attempt)
+        (line,) = await engine.logs_of(wf, attempt)
+        assert line == f"podnames-flaky-{n['id'].rsplit('-', 1)[-1]}"
