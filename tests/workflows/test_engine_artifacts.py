@@ -122,3 +122,42 @@ spec:
     assert node(wf, "opt")["phase"] == "Succeeded"
     assert node(wf, "req")["phase"] in ("Error", "Failed")
     assert wf["status"]["phase"] == "Failed"
+
+
+async def test_dag_artifacts_and_global_output_artifact(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: dagart}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: gen, template: gen}
+      - name: use
+        depends: gen
+        template: use
+        arguments:
+          artifacts:
+          - {name: in, from: "{{tasks.gen.outputs.artifacts.out}}"}
+      - name: use-global
+        depends: gen
+        template: use
+        arguments:
+          artifacts:
+          - {name: in, from: "{{workflow.outputs.artifacts.shared}}"}
+  - name: gen
+    container: {image: alpine, command: [sh, -c, "echo via-dag > /tmp/o.txt"]}
+    outputs:
+      artifacts:
+      - {name: out, path: /tmp/o.txt, globalName: shared}
+  - name: use
+    inputs:
+      artifacts:
+      - {name: in, path: /tmp/i.txt}
+    container: {image: alpine, command: [cat, /tmp/i.txt]}
+""")
+    assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), phases(wf))
+    assert await engine.logs_of(wf, "use") == ["via-dag"]
+    assert await engine.logs_of(wf, "use-global") == ["via-dag"]
+    assert [a["name"] for a in wf["status"]["outputs"]["artifacts"]] == ["shared"]

@@ -170,3 +170,21 @@ spec:
 """ + EXIT_TEMPLATES)
     assert wf["status"]["phase"] == "Succeeded", phases(wf)
     assert node(wf, "bad")["phase"] == "Failed"
+
+
+async def test_exit_handler_sees_error_status(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: onexit-error}
+spec:
+  entrypoint: err
+  onExit: report
+  templates:
+  - name: err
+    container: {image: alpine, command: [/nonexistent/binary]}
+""" + EXIT_TEMPLATES)
+    assert wf["status"]["phase"] == "Error"
+    exit_node = by_name(wf, "onexit-error.onExit")
+    lines = await engine.logs_of(wf, exit_node["displayName"])
+    assert lines[0] == "status=Error"
+    failures = json.loads("\n".join(lines[2:]))
+    assert [f["phase"] for f in failures if f["displayName"] == "onexit-error"] == ["Error"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.workflows.conftest import Harness, node, phases
+from tests.workflows.conftest import Harness, node, nodes, phases
 
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 
@@ -66,3 +66,5 @@ spec:
     assert slow["phase"] == "Failed"
     assert slow["message"] in ("Step exceeded its deadline", DEADLINE_MESSAGE)
     assert "never" not in phases(wf)
+    exit_node = next(n for n in nodes(wf).values() if n["name"] == "wfdeadline.onExit")
+    assert exit_node["phase"] == "Succeeded"  # Argo runs exit handlers after the deadline too
