@@ -53,6 +53,8 @@ from workflows.scheduling.tree import Tree, fulfilled
 from workflows.templating import substitute
 
 _LEAF_STOP = (NodeType.POD, NodeType.SUSPEND)
+_EXECUTABLE = (NodeType.POD, NodeType.CONTAINER, NodeType.SUSPEND, NodeType.HTTP)
+_DONE = (NodePhase.SUCCEEDED, NodePhase.SKIPPED, NodePhase.OMITTED)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -186,11 +188,12 @@ class Pass:
                         labels=self.labels)
 
     def _progress(self) -> str:
+        """Argo's progress: executable nodes, each complete once Succeeded (or Skipped/Omitted)."""
         done = total = 0
         for node in self.tree.nodes.values():
-            if node.type is NodeType.POD:
+            if node.type in _EXECUTABLE:
                 total += 1
-                done += node.phase.completed
+                done += node.phase in _DONE
         return f"{done}/{total}"
 
     # -- scopes --------------------------------------------------------------------------------
