@@ -19,13 +19,19 @@ from pathlib import Path
 
 import pytest
 import structlog
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
 from gittrigger.repos import CommitInfo, FileSecrets, GitAuthFailed, GitError, GitRepos, UnknownRevision
+from workflows.engine import Engine
 from workflows.errors import ErrorCode, NotFound
+from workflows.executors.artifacts import LocalArtifactStore
+from workflows.executors.local import LocalExecutor
 from workflows.model.spec import GitSource
+from workflows.resolution import DictTemplateGetter
+from workflows.store.memory import MemoryStore
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com",
@@ -434,3 +440,63 @@ async def test_commits_between(repos: GitRepos, upstream: Upstream) -> None:
     assert await repos.commits_between(url, upstream.shas["c3l"], "0" * 40) == []
     created = await repos.commits_between(url, "0" * 40, upstream.shas["c1"])
     assert [(upstream.shas["c1"], ("README", "docs/a.txt"))] == [(c.sha, c.added) for c in created]
+
+
+# -- end to end: a workflow's git input artifact through the engine and the local executor ---------
+
+GIT_WORKFLOW = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: git-input-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    inputs:
+      artifacts:
+      - name: source
+        path: /src
+        git:
+          repo: REPO
+          revision: REVISION
+          usernameSecret: {name: git-creds, key: username}
+          passwordSecret: {name: git-creds, key: password}
+    container:
+      image: alpine:3.19
+      command: [cat, /src/README]
+"""
+
+
+@pytest.mark.parametrize(("revision", "expected", "phase"), [
+    ("v1", "one", "Succeeded"),
+    ("no-such-tag", None, "Error"),
+], ids=["tag", "unknown-revision"])
+async def test_workflow_with_git_input_artifact(repos: GitRepos, upstream: Upstream, http_git: HttpServerFactory,
+                                                tmp_path: Path, revision: str, expected: str | None,
+                                                phase: str) -> None:
+    """The step sees the checked-out commit at /src; a bad revision is the node's Error message."""
+    url = await http_git(auth=(USER, PASSWORD))
+    data = tmp_path / "data"
+    store = MemoryStore()
+    executor = LocalExecutor(data_dir=data, artifacts=LocalArtifactStore(data / "artifacts"), logs=store,
+                             fetcher=repos, grace_period=1.0)
+    engine = Engine(store=store, executor=executor, templates=DictTemplateGetter())
+    try:
+        manifest = yaml.safe_load(GIT_WORKFLOW.replace("REPO", url).replace("REVISION", revision))
+        stored = await engine.submit(manifest)
+        meta = stored["metadata"]
+        done = await engine.wait(meta["namespace"], meta["name"])
+        await store.flush()
+        lines = [ln.content for _, ln in await store.read(namespace=meta["namespace"], workflow=meta["name"])
+                 if ln.container == "main"]
+    finally:
+        await engine.close()
+    status = done["status"]
+    assert status["phase"] == phase, status
+    pod = next(n for n in status["nodes"].values() if n["type"] == "Pod")
+    assert pod["phase"] == phase
+    if expected is not None:
+        assert lines == [expected]
+    else:
+        assert "'no-such-tag'" in pod["message"] and url in pod["message"]
+        assert PASSWORD not in pod["message"]
