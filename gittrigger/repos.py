@@ -137,7 +137,7 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self._key_path = key_path
         self._asked = 0
 
-    def credentials(self, url: str, username_from_url: str | None, allowed_types: CredentialType) -> Any:
+    def credentials(self, url: str, username_from_url: str | None, allowed_types: int) -> Any:
         # libgit2 calls again after the server refused what we gave: refuse to loop.
         self._asked += 1
         if self._asked > 1:
@@ -151,9 +151,9 @@ class _Callbacks(pygit2.RemoteCallbacks):
         raise _AuthRejected("authentication required but no usable credentials are configured")
 
     def certificate_check(self, certificate: Any, valid: bool, host: bytes) -> bool:
-        if self._creds.insecure_ignore_host_key:
-            return True
-        raise pygit2.Passthrough  # libgit2's own verification decides
+        # Not Passthrough: pygit2 turns that into "accept" for every SSH host key. libgit2 sets
+        # ``valid`` from the TLS chain, or for SSH from ~/.ssh/known_hosts (strict host key checking).
+        return self._creds.insecure_ignore_host_key or valid
 
 
 def redact(url: str) -> str:

@@ -24,7 +24,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from gittrigger.repos import CommitInfo, FileSecrets, GitAuthFailed, GitError, GitRepos, UnknownRevision
+from gittrigger.repos import (
+    CommitInfo,
+    FileSecrets,
+    GitAuthFailed,
+    GitError,
+    GitRepos,
+    UnknownRevision,
+    _AuthRejected,
+    _Callbacks,
+    _Credentials,
+    _key_file,
+)
 from workflows.engine import Engine
 from workflows.errors import ErrorCode, NotFound
 from workflows.executors.artifacts import LocalArtifactStore
@@ -40,6 +51,8 @@ GIT_ENV = {
 }
 HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 USER, PASSWORD = "alice", "s3cret-pa55"
+# libgit2's GIT_CREDENTIAL_* bits, spelled out so that only gittrigger.repos imports pygit2.
+USERPASS_PLAINTEXT, SSH_KEY = 1, 2
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -500,3 +513,57 @@ async def test_workflow_with_git_input_artifact(repos: GitRepos, upstream: Upstr
     else:
         assert "'no-such-tag'" in pod["message"] and url in pod["message"]
         assert PASSWORD not in pod["message"]
+
+
+# -- credentials callbacks and submodules ----------------------------------------------------------
+
+def test_ssh_key_is_offered_from_a_private_temp_file_removed_afterwards(tmp_path: Path) -> None:
+    """sshPrivateKeySecret becomes a Keypair on a 0600 file that is gone once the fetch is over.
+
+    (No SSH server on the test machine: this checks the credentials callback libgit2 would call.)
+    """
+    creds = _Credentials(ssh_key=b"-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----")
+    with _key_file(creds.ssh_key) as key_path:
+        assert key_path is not None
+        assert key_path.stat().st_mode & 0o777 == 0o600
+        assert key_path.read_bytes().endswith(b"-----END OPENSSH PRIVATE KEY-----\n")
+        offered = _Callbacks(creds, key_path=key_path).credentials(
+            "ssh://git@example.com/x.git", "git", SSH_KEY | USERPASS_PLAINTEXT)
+        assert type(offered).__name__ == "Keypair"
+        assert offered.credential_tuple == ("git", None, str(key_path), "")
+    assert not key_path.exists()
+
+
+@pytest.mark.parametrize(("insecure", "valid", "accepted"), [
+    (False, True, True),
+    (False, False, False),
+    (True, False, True),
+], ids=["known-host", "unknown-host-rejected", "insecure-ignore-host-key"])
+def test_host_key_check(insecure: bool, valid: bool, accepted: bool) -> None:
+    """Host keys libgit2 could not verify are refused unless insecureIgnoreHostKey is set."""
+    callbacks = _Callbacks(_Credentials(insecure_ignore_host_key=insecure), key_path=None)
+    assert callbacks.certificate_check(None, valid, b"example.com") is accepted
+
+
+def test_credentials_are_offered_once() -> None:
+    """After the server refused the credentials, the callback stops libgit2 from retrying forever."""
+    callbacks = _Callbacks(_Credentials(username=USER, password=PASSWORD), key_path=None)
+    first = callbacks.credentials("https://example.com/x.git", None, USERPASS_PLAINTEXT)
+    assert first.credential_tuple == (USER, PASSWORD)
+    with pytest.raises(_AuthRejected):
+        callbacks.credentials("https://example.com/x.git", None, USERPASS_PLAINTEXT)
+    assert PASSWORD not in repr(_Credentials(password=PASSWORD))
+
+
+async def test_submodules_are_left_as_empty_directories(repos: GitRepos, upstream: Upstream,
+                                                        tmp_path: Path) -> None:
+    """A gitlink entry is not fetched: its path is an empty directory, as after a plain ``git clone``."""
+    git(upstream.path, "update-index", "--add", "--cacheinfo", f"160000,{upstream.shas['c1']},vendor/lib")
+    git(upstream.path, "commit", "-q", "-m", "add submodule")
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "stale.txt").write_text("left by someone")  # an existing dest is written into, not replaced
+    await repos.fetch_git(GitSource(repo=file_url(upstream), disable_submodules=False), dest=dest)
+    assert (dest / "vendor" / "lib").is_dir()
+    assert list((dest / "vendor" / "lib").iterdir()) == []
+    assert (dest / "README").read_text() == "three\n"
