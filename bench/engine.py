@@ -75,10 +75,19 @@ def _container(command: Sequence[str]) -> dict[str, Any]:
 
 def dag_manifest(shape: str, *, tasks: int, layers: int) -> dict[str, Any]:
     """``flat``: ``tasks`` independent tasks. ``layered``: ``layers`` layers of tasks/layers, each
-    layer after a join task depending on the whole previous layer."""
+    layer after a join task depending on the whole previous layer. ``chains``: tasks/layers
+    independent chains, ``layers`` long (task i of layer k depends on task i of layer k-1)."""
     dag: list[dict[str, Any]] = []
     if shape == "flat":
         dag = [{"name": f"t{i}", "template": "noop"} for i in range(tasks)]
+    elif shape == "chains":
+        per = tasks // layers
+        for layer in range(layers):
+            for i in range(per):
+                task: dict[str, Any] = {"name": f"l{layer}t{i}", "template": "noop"}
+                if layer:
+                    task["dependencies"] = [f"l{layer - 1}t{i}"]
+                dag.append(task)
     else:
         per = tasks // layers
         for layer in range(layers):
@@ -104,6 +113,8 @@ def dag_shape(shape: str, *, tasks: int, layers: int) -> list[int]:
     """The number of pods per barrier-separated group, for the bare pool to run the same shape."""
     if shape == "flat":
         return [tasks]
+    if shape == "chains":  # tasks/layers chains: a width-2 pool never waits, as with flat
+        return [tasks // layers * layers]
     per = tasks // layers
     groups: list[int] = []
     for layer in range(layers):
@@ -140,6 +151,10 @@ def chain_manifest(steps: int) -> dict[str, Any]:
 
 
 # -- harness ---------------------------------------------------------------------------------------
+
+class WorkflowFailed(RuntimeError):
+    """A benchmark run did not succeed (the figures would be meaningless)."""
+
 
 class NoopExecutor:
     """Every pod succeeds at once, no process: measures the engine and the store alone."""
@@ -190,7 +205,7 @@ async def run_workflow(engine: Engine, manifest: dict[str, Any], *, profile: Pat
     elapsed = time.perf_counter() - started
     phase = done["status"].get("phase")
     if phase != "Succeeded":
-        raise RuntimeError(f"{sub['metadata']['name']} ended {phase}: {done['status'].get('message')}")
+        raise WorkflowFailed(f"{sub['metadata']['name']} ended {phase}: {done['status'].get('message')}")
     return elapsed
 
 
@@ -241,12 +256,13 @@ async def bench_dag(sizes: dict[str, Any], *, repeat: int, profile: Path | None)
     processes.start = capturing_start  # type: ignore[assignment]  # to print/replay the bwrap argv
     try:
         for isolation in isolations:
-            for shape in ("flat", "layered"):
+            for shape in ("flat", "layered", "chains"):
                 manifest = dag_manifest(shape, tasks=sizes["dag_tasks"], layers=sizes["layers"])
                 groups = dag_shape(shape, tasks=sizes["dag_tasks"], layers=sizes["layers"])
                 rows: dict[str, list[float]] = {"engine_s": [], "bare_s": [], "ratio": []}
                 if isolation == "bwrap":
                     rows |= {"bare_bwrap_s": [], "ratio_vs_bare_bwrap": []}
+                failed = None
                 for i in range(repeat):
                     tmp = Path(tempfile.mkdtemp(prefix="bench-dag-"))
                     try:
@@ -254,7 +270,11 @@ async def bench_dag(sizes: dict[str, Any], *, repeat: int, profile: Path | None)
                         async with engine_with(local_executor(tmp, isolation), store_kind="sqlite", tmp=tmp) as eng:
                             bare = await bare_pool([TRUE], groups)
                             prof = profile / f"dag-{isolation}-{shape}.pstats" if profile and i == 0 else None
-                            took = await run_workflow(eng, manifest, profile=prof)
+                            try:
+                                took = await run_workflow(eng, manifest, profile=prof)
+                            except WorkflowFailed as e:  # an engine bug: report it, measure the rest
+                                failed = str(e)[:300]
+                                break
                             rows["engine_s"].append(took)
                             rows["bare_s"].append(bare)
                             rows["ratio"].append(took / bare)
@@ -267,6 +287,9 @@ async def bench_dag(sizes: dict[str, Any], *, repeat: int, profile: Path | None)
                     finally:
                         shutil.rmtree(tmp, ignore_errors=True)
                 pods = sum(groups)
+                if failed is not None:
+                    out[f"{isolation}_{shape}"] = {"pods": pods, "error": failed}
+                    continue
                 per_pod_ms = round(statistics.median(rows["engine_s"]) / pods * 1e3, 3)
                 out[f"{isolation}_{shape}"] = {"pods": pods, **{k: summary(v) for k, v in rows.items()},
                                                "engine_ms_per_pod": per_pod_ms}
