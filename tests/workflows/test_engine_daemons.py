@@ -139,3 +139,69 @@ spec:
 """)
     assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), phases(wf))
     assert await engine.logs_of(wf, "read") == ["persisted"]
+
+
+async def test_daemon_killed_when_its_scope_ends(engine: Harness) -> None:
+    port = free_port()
+    wf = await engine.run_yaml(f"""
+metadata: {{name: daemon-scope}}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {{name: inner, template: inner}}
+    - - {{name: check, template: closed}}
+  - name: inner
+    dag:
+      tasks:
+      - {{name: srv, template: srv}}
+      - {{name: use, template: use, depends: srv}}
+  - name: srv
+    daemon: true
+    container:
+      image: python
+      command: [python3, -m, http.server, "{port}"]
+      readinessProbe:
+        httpGet: {{path: /, port: {port}}}
+        periodSeconds: 1
+  - name: use
+    container:
+      image: python
+      command: [python3, -c, "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=5).status)"]
+  - name: closed
+    container:
+      image: python
+      command: [python3, -c, "import socket; s = socket.socket(); print(s.connect_ex(('127.0.0.1', {port})) != 0)"]
+""")
+    assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), phases(wf))
+    assert await engine.logs_of(wf, "use") == ["200"]
+    assert await engine.logs_of(wf, "check") == ["True"]
+    assert node(wf, "srv")["phase"] == "Succeeded"
+    assert node(wf, "check")["startedAt"] >= node(wf, "srv")["finishedAt"]
+    assert processes_with(f"http.server {port}") == []
+
+
+async def test_sidecar_exit_code_ignored_and_main_failure_counts(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: sidecar-exit}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: ok, template: ok}
+      - {name: bad, template: bad}
+  - name: ok
+    sidecars:
+    - {name: quitter, image: alpine, command: [sh, -c, "exit 3"]}
+    container: {image: alpine, command: [sh, -c, "sleep 0.5; echo main-ok"]}
+  - name: bad
+    sidecars:
+    - {name: sleeper, image: alpine, command: [sleep, "30"]}
+    container: {image: alpine, command: [sh, -c, "exit 4"]}
+""")
+    assert node(wf, "ok")["phase"] == "Succeeded", phases(wf)
+    assert node(wf, "bad")["phase"] == "Failed"
+    assert node(wf, "bad")["outputs"]["exitCode"] == "4"
+    assert wf["status"]["phase"] == "Failed"

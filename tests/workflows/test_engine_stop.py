@@ -94,3 +94,28 @@ spec:
     gate = node(wf, "gate")
     assert gate["phase"] == "Failed"
     assert gate["message"] == "Step exceeded its deadline"
+
+
+async def test_stop_during_retry_backoff(engine: Harness) -> None:
+    stored = await engine.submit_yaml("""
+metadata: {name: stop-backoff}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: r, template: flaky}
+  - name: flaky
+    retryStrategy: {limit: 1, backoff: {duration: 10s}}
+    container: {image: alpine, command: [sh, -c, "exit 1"]}
+""")
+    meta = stored["metadata"]
+    await wait_until(engine, stored, node_phase_is("r(0)", "Failed"), what="first attempt failed")
+    await engine.engine.stop(meta["namespace"], meta["name"])
+    wf = await engine.wait(stored)
+    assert wf["status"]["phase"] == "Failed"
+    r = node(wf, "r")
+    assert r["phase"] == "Failed"
+    # Argo's processNodeRetries: on shutdown the Retry node fails at once, no further attempt
+    assert [c["displayName"] for c in nodes(wf).values() if c["displayName"].startswith("r(")] == ["r(0)"]
+    assert r["message"] == "Stopped with strategy 'Stop'"
