@@ -68,3 +68,25 @@ spec:
     assert "never" not in phases(wf)
     exit_node = next(n for n in nodes(wf).values() if n["name"] == "wfdeadline.onExit")
     assert exit_node["phase"] == "Succeeded"  # Argo runs exit handlers after the deadline too
+
+
+async def test_workflow_deadline_during_retry_backoff(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: deadline-backoff}
+spec:
+  entrypoint: main
+  activeDeadlineSeconds: 1
+  templates:
+  - name: main
+    steps:
+    - - {name: r, template: flaky}
+  - name: flaky
+    retryStrategy: {limit: 1, backoff: {duration: 10s}}
+    container: {image: alpine, command: [sh, -c, "exit 1"]}
+""")
+    assert wf["status"]["phase"] == "Failed"
+    r = node(wf, "r")
+    # Argo's processNodeRetries: "retry exceeded workflow deadline <deadline>", no further attempt
+    assert [n["displayName"] for n in nodes(wf).values() if n["displayName"].startswith("r(")] == ["r(0)"]
+    assert r["phase"] == "Failed"
+    assert r["message"].startswith("retry exceeded workflow deadline")
