@@ -127,3 +127,31 @@ spec:
     flaky = node(wf, "flaky")
     assert flaky["type"] == "Retry"
     assert [(c["displayName"], c["phase"]) for c in children(wf, flaky)] == [("flaky(0)", "Failed"), ("flaky(1)", "Succeeded")]
+
+
+async def test_workflow_template_ref_exit_handler_and_entrypoint_override(engine: Harness) -> None:
+    engine.add_templates("""
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: with-exit}
+spec:
+  entrypoint: one
+  onExit: bye
+  templates:
+  - name: one
+    container: {image: alpine, command: [echo, one]}
+  - name: two
+    container: {image: alpine, command: [echo, two]}
+  - name: bye
+    container: {image: alpine, command: [echo, "bye {{workflow.status}}"]}
+""")
+    text = """
+metadata: {name: %s}
+spec:
+  workflowTemplateRef: {name: with-exit}
+"""
+    wf = await engine.run_yaml(text % "wt-exit-1")
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert await engine.logs_of(wf) == ["one", "bye Succeeded"]
+    wf2 = await engine.run_yaml(text % "wt-exit-2", entrypoint="two")
+    assert await engine.logs_of(wf2) == ["two", "bye Succeeded"]
