@@ -268,3 +268,34 @@ spec:
 """ + SLEEPER)
     lines = await engine.logs_of(wf)
     assert max_overlap(lines) == 3, lines
+
+
+async def test_workflow_parallelism_counts_pods_in_nested_templates(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: nestedpar}
+spec:
+  entrypoint: main
+  parallelism: 2
+  onExit: bye
+  templates:
+  - name: main
+    steps:
+    - - name: group
+        template: group
+        arguments: {parameters: [{name: g, value: "{{item}}"}]}
+        withItems: [a, b]
+  - name: group
+    inputs: {parameters: [{name: g}]}
+    steps:
+    - - name: s
+        template: sleeper
+        arguments: {parameters: [{name: i, value: "{{inputs.parameters.g}}{{item}}"}]}
+        withItems: [1, 2]
+  - name: bye
+    container: {image: alpine, command: [echo, bye]}
+""" + SLEEPER)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    lines = [ln for ln in await engine.logs_of(wf) if ln != "bye"]
+    assert len(lines) == 8
+    assert max_overlap(lines) == 2, lines
+    assert "bye" in await engine.logs_of(wf)
