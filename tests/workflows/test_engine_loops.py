@@ -299,3 +299,29 @@ spec:
     assert len(lines) == 8
     assert max_overlap(lines) == 2, lines
     assert "bye" in await engine.logs_of(wf)
+
+
+async def test_item_rendering_of_maps_and_lists(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: itemrender}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: m
+        template: echo
+        arguments: {parameters: [{name: m, value: "{{item}}"}]}
+        withItems:
+        - {z: 1, a: x}
+      - name: l
+        template: echo
+        arguments: {parameters: [{name: m, value: "{{item}}"}]}
+        withParam: '[[1, 2], ["q"]]'
+""" + ECHO)
+    assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), phases(wf))
+    pods = sorted(n["displayName"] for n in nodes(wf).values() if n["type"] == "Pod")
+    # list items are named with Go's fmt.Sprint of the list (not asserted exactly); maps as sorted k:v
+    assert pods[0].startswith("l(0:[") and pods[1].startswith("l(1:[") and pods[2] == "m(0:a:x,z:1)"
+    assert await engine.logs_of(wf, "m(0:a:x,z:1)") == ['{"a":"x","z":1}']
+    assert await engine.logs_of(wf, pods[0]) == ["[1,2]"]

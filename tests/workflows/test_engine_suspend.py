@@ -110,3 +110,28 @@ spec:
     wf = await engine.wait(stored)
     assert wf["status"]["phase"] == "Succeeded", phases(wf)
     assert node(wf, "two")["phase"] == "Succeeded"
+
+
+async def test_resume_one_node_by_name(engine: Harness) -> None:
+    stored = await engine.submit_yaml("""
+metadata: {name: susp-two}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: a, template: gate}
+      - {name: b, template: gate}
+  - name: gate
+    suspend: {}
+""")
+    meta = stored["metadata"]
+    await wait_until(engine, stored, lambda w: node_phase_is("a", "Running")(w) and node_phase_is("b", "Running")(w),
+                     what="both suspended")
+    await engine.engine.resume(meta["namespace"], meta["name"], node_names=["susp-two[0].a"])
+    await wait_until(engine, stored, node_phase_is("a", "Succeeded"), what="a resumed")
+    held = await engine.store.get(meta["namespace"], meta["name"])
+    assert node(held, "b")["phase"] == "Running"
+    await engine.engine.resume(meta["namespace"], meta["name"])
+    wf = await engine.wait(stored)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
