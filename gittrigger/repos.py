@@ -21,21 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import hashlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, ClassVar, Final, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pygit2
 import structlog
-from pygit2.enums import CredentialType, DeltaStatus, FileMode, SortMode
+from pygit2.enums import CredentialType, DeltaStatus, FileMode, Option, SortMode
 
 from workflows.errors import ErrorCode, InvalidSpec, NotFound, WorkflowError
 from workflows.model.spec import GitSource
@@ -46,6 +48,8 @@ _HEADS_AND_TAGS: Final = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/
 _UNSHALLOW: Final = 2147483647  # libgit2's GIT_FETCH_DEPTH_UNSHALLOW
 _FULL_SHA: Final = re.compile(r"[0-9a-f]{40}")
 _ZERO_SHA: Final = "0" * 40
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class GitError(WorkflowError):
@@ -168,8 +172,12 @@ def redact(url: str) -> str:
 class GitRepos:
     """Git access for gittrigger over per-URL bare mirrors; see the module docstring."""
 
-    def __init__(self, *, cache_dir: Path, secrets: SecretResolver) -> None:
+    def __init__(self, *, cache_dir: Path, secrets: SecretResolver, timeout_seconds: float = 120.0) -> None:
         self._mirrors = cache_dir / "mirrors"
+        # libgit2 waits forever on a silent server by default, and a thread cannot be cancelled.
+        # These are process-wide libgit2 settings; this module is the only libgit2 user.
+        pygit2.option(Option.SET_SERVER_CONNECT_TIMEOUT, int(timeout_seconds * 1000))
+        pygit2.option(Option.SET_SERVER_TIMEOUT, int(timeout_seconds * 1000))
         self._secrets = secrets
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -188,11 +196,10 @@ class GitRepos:
         refspecs += [_refspec(r) for r in source.fetch]
         if revision and revision.startswith("refs/") and not revision.startswith(("refs/heads/", "refs/tags/")):
             refspecs.append(_refspec(revision))
-        async with self._lock(source.repo):
-            sha, received = await asyncio.to_thread(
-                self._fetch_and_resolve, source.repo, revision=revision, refspecs=refspecs,
-                depth=source.depth or 0, creds=creds,
-            )
+        sha, received = await self._locked(
+            source.repo, self._fetch_and_resolve, source.repo, revision=revision, refspecs=refspecs,
+            depth=source.depth or 0, creds=creds,
+        )
         await asyncio.to_thread(self._checkout, source.repo, sha=sha, dest=dest)
         logger.info("git checked out", repo=redact(source.repo), revision=revision, sha=sha,
                     received_objects=received)
@@ -203,8 +210,7 @@ class GitRepos:
         ``creds`` optionally names the secrets to authenticate with (only its ``*Secret`` fields are used).
         """
         resolved = self._credentials(creds) if creds is not None else _Credentials()
-        async with self._lock(repo_url):
-            return await asyncio.to_thread(self._ls_remote, repo_url, resolved)
+        return await self._locked(repo_url, self._ls_remote, repo_url, resolved)
 
     async def resolve_ref(self, repo_url: str, ref: str, *, creds: GitSource | None = None) -> str:
         """The sha the remote's ``ref`` points at: ``HEAD``, ``refs/...``, a branch or a tag name."""
@@ -235,8 +241,28 @@ class GitRepos:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _lock(self, repo_url: str) -> asyncio.Lock:
-        return self._locks.setdefault(repo_url, asyncio.Lock())
+    async def _locked(self, repo_url: str, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run ``fn`` in a thread under ``repo_url``'s lock, held until the thread ends.
+
+        A cancelled caller cannot stop a libgit2 call: releasing the lock at once would let the
+        next fetch write the mirror alongside the orphaned one, so the lock goes with the thread.
+        """
+        lock = self._locks.setdefault(repo_url, asyncio.Lock())
+        await lock.acquire()
+        try:
+            call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+            future = asyncio.get_running_loop().run_in_executor(None, call)
+        except BaseException:
+            lock.release()
+            raise
+
+        def done(f: asyncio.Future[_T]) -> None:
+            lock.release()
+            if not f.cancelled():
+                f.exception()  # retrieved here too, for when the caller was cancelled and never will
+
+        future.add_done_callback(done)
+        return await asyncio.shield(future)
 
     def _credentials(self, source: GitSource) -> _Credentials:
         def get(ref: Mapping[str, Any] | None) -> bytes | None:
@@ -255,8 +281,7 @@ class GitRepos:
     async def _ensure(self, repo_url: str, shas: tuple[str, ...], creds: GitSource | None) -> None:
         """Fetch heads and tags (full history) unless every sha in ``shas`` is already mirrored."""
         resolved = self._credentials(creds) if creds is not None else _Credentials()
-        async with self._lock(repo_url):
-            await asyncio.to_thread(self._ensure_sync, repo_url, shas, resolved)
+        await self._locked(repo_url, self._ensure_sync, repo_url, shas, resolved)
 
     def _ensure_sync(self, repo_url: str, shas: tuple[str, ...], creds: _Credentials) -> None:
         repo = self._open(repo_url)

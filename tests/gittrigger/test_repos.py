@@ -151,10 +151,23 @@ def git_daemon(upstream: Upstream) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def http_backend_app(root: Path, *, auth: tuple[str, str] | None) -> web.Application:
+@dataclass(slots=True)
+class Gate:
+    """Holds the first request a server gets until ``opened`` is set; ``entered`` says it arrived."""
+
+    entered: asyncio.Event
+    opened: asyncio.Event
+    used: bool = False
+
+
+def http_backend_app(root: Path, *, auth: tuple[str, str] | None, gate: Gate | None = None) -> web.Application:
     """Smart HTTP through ``git http-backend`` as CGI; checks basic auth when ``auth`` is set."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if gate is not None and not gate.used:
+            gate.used = True
+            gate.entered.set()
+            await gate.opened.wait()
         user = ""
         if auth is not None:
             expected = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
@@ -195,8 +208,8 @@ async def http_git(upstream: Upstream) -> AsyncIterator[HttpServerFactory]:
     """Start smart-HTTP servers: ``await http_git(auth=(user, password))`` -> repo URL; stopped at teardown."""
     servers: list[TestServer] = []
 
-    async def start(*, auth: tuple[str, str] | None = None) -> str:
-        server = TestServer(http_backend_app(upstream.path.parent, auth=auth), host="127.0.0.1")
+    async def start(*, auth: tuple[str, str] | None = None, gate: Gate | None = None) -> str:
+        server = TestServer(http_backend_app(upstream.path.parent, auth=auth, gate=gate), host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         return str(server.make_url("/project"))
@@ -416,6 +429,25 @@ async def test_concurrent_fetches_of_one_repo(repos: GitRepos, upstream: Upstrea
     readmes = [(tmp_path / f"out{i}" / "README").read_text() for i in range(len(revisions))]
     assert readmes == ["three\n", "feature\n", "one\n", "three\n", "three\n", "two\n"]
     git(repos.mirror_path(git_daemon), "fsck", "--no-progress")
+
+
+async def test_cancelled_fetch_holds_the_mirror_until_its_thread_ends(
+        repos: GitRepos, upstream: Upstream, http_git: HttpServerFactory, tmp_path: Path) -> None:
+    """Cancelling a step mid-fetch cannot stop libgit2: the next fetch waits for it, then succeeds."""
+    gate = Gate(entered=asyncio.Event(), opened=asyncio.Event())
+    url = await http_git(gate=gate)
+    first = asyncio.create_task(repos.fetch_git(GitSource(repo=url), dest=tmp_path / "one"))
+    await gate.entered.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert repos._locks[url].locked()  # the orphaned libgit2 call still owns the mirror
+    second = asyncio.create_task(repos.fetch_git(GitSource(repo=url, revision="v1"), dest=tmp_path / "two"))
+    gate.opened.set()
+    await second
+    assert (tmp_path / "two" / "README").read_text() == "one\n"
+    assert not repos._locks[url].locked()
+    git(repos.mirror_path(url), "fsck", "--no-progress")
 
 
 # -- refs, files, commit ranges ------------------------------------------------------------------
