@@ -29,7 +29,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Final, ParamSpec, Protocol, TypeVar
@@ -117,15 +117,12 @@ class CommitInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Credentials:
-    """Resolved secret values for one fetch (never logged: ``repr`` hides them)."""
+    """Resolved secret values for one fetch (``repr`` hides them, so a stray log cannot leak them)."""
 
     username: str | None = None
-    password: str | None = None
-    ssh_key: bytes | None = None
+    password: str | None = field(default=None, repr=False)
+    ssh_key: bytes | None = field(default=None, repr=False)
     insecure_ignore_host_key: bool = False
-
-    def __repr__(self) -> str:
-        return "_Credentials(...)"
 
 
 class _AuthRejected(Exception):
@@ -307,7 +304,7 @@ class GitRepos:
         if revision and _FULL_SHA.fullmatch(revision) and _commit(repo, revision) is not None:
             return revision, 0  # an immutable commit we already have: no network at all
         head, received = self._fetch(repo, repo_url, refspecs=refspecs, depth=depth, creds=creds, revision=revision)
-        if revision is None:
+        if revision in (None, "HEAD"):  # the mirror's own HEAD is not the remote's: use what it advertised
             if head is None:
                 raise UnknownRevision(repo=repo_url, revision=None, message="the remote advertises no HEAD")
             revision = head

@@ -233,8 +233,9 @@ def count_objects(mirror: Path) -> int:
     ("v1", "one\n", "c1"),
     ("v2", "three\n", "c3l"),
     (None, "three\n", "c3l"),
+    ("HEAD", "three\n", "c3l"),
     ("refs/heads/feature", "feature\n", "f1"),
-], ids=["branch", "other-branch", "light-tag", "annotated-tag", "default-head", "full-ref"])
+], ids=["branch", "other-branch", "light-tag", "annotated-tag", "default-head", "explicit-head", "full-ref"])
 async def test_checkout_by_name_over_file(repos: GitRepos, upstream: Upstream, tmp_path: Path,
                                           revision: str | None, expected_readme: str, sha_key: str) -> None:
     """Branches, tags, refs and the remote HEAD resolve to the commit whose files land in dest."""
