@@ -227,3 +227,42 @@ spec:
     assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), phases(wf))
     assert param(node(wf, "dag-out"), "v") == "dag-value"
     assert {p["name"]: p["value"] for p in wf["status"]["outputs"]["parameters"]} == {"gv": "dag-value"}
+
+
+async def test_parameters_in_timeout_limit_and_sequence(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: paramfields}
+spec:
+  entrypoint: main
+  arguments: {parameters: [{name: n, value: "2"}, {name: t, value: 1s}]}
+  templates:
+  - name: main
+    steps:
+    - - name: seq
+        template: echo
+        arguments: {parameters: [{name: m, value: "{{item}}"}]}
+        withSequence: {end: "{{workflow.parameters.n}}"}
+      - name: flaky
+        template: flaky
+        arguments: {parameters: [{name: limit, value: "{{workflow.parameters.n}}"}]}
+      - name: slow
+        template: slow
+        arguments: {parameters: [{name: t, value: "{{workflow.parameters.t}}"}]}
+        continueOn: {failed: true}
+  - name: echo
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.m}}"]}
+  - name: flaky
+    inputs: {parameters: [{name: limit}]}
+    retryStrategy: {limit: "{{inputs.parameters.limit}}"}
+    container: {image: alpine, command: [sh, -c, "exit 1"]}
+  - name: slow
+    inputs: {parameters: [{name: t}]}
+    timeout: "{{inputs.parameters.t}}"
+    container: {image: alpine, command: [sleep, "30"]}
+""")
+    ph = phases(wf)
+    assert sorted(k for k in ph if k.startswith("seq(")) == ["seq(0:0)", "seq(1:1)", "seq(2:2)"]
+    assert sorted(k for k in ph if k.startswith("flaky(")) == ["flaky(0)", "flaky(1)", "flaky(2)"]
+    assert node(wf, "slow")["message"] == "Pod was active on the node longer than the specified deadline"
+    assert wf["status"]["phase"] == "Failed"
