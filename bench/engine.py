@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import itertools
 import json
 import os
@@ -299,14 +300,30 @@ async def bench_dag(sizes: dict[str, Any], *, repeat: int, profile: Path | None)
     return out
 
 
+def gc_timer() -> list[float]:
+    """Accumulates the seconds the cyclic garbage collector runs (index 0) from now on."""
+    total = [0.0, 0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            total[1] = time.perf_counter()
+        else:
+            total[0] += time.perf_counter() - total[1]
+
+    gc.callbacks.append(on_gc)
+    return total
+
+
 async def items_child(n: int, store_kind: str, profile: Path | None) -> dict[str, Any]:
+    gc_seconds = gc_timer()
     tmp = Path(tempfile.mkdtemp(prefix="bench-items-"))
     try:
         async with engine_with(lambda store: NoopExecutor(), store_kind=store_kind, tmp=tmp) as eng:
             took = await run_workflow(eng, items_manifest(n), profile=profile)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"seconds": took, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"seconds": took, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "gc_seconds": gc_seconds[0]}
 
 
 def run_child(args: list[str]) -> dict[str, Any]:
@@ -322,6 +339,7 @@ async def bench_items(sizes: dict[str, Any], *, repeat: int, profile: Path | Non
     for store_kind in ("memory", "sqlite"):
         secs: dict[int, list[float]] = {small: [], large: []}
         rss: dict[int, list[float]] = {small: [], large: []}
+        gcs: dict[int, list[float]] = {small: [], large: []}
         scaling: list[float] = []
         for i in range(repeat):
             for n in (small, large):
@@ -331,9 +349,11 @@ async def bench_items(sizes: dict[str, Any], *, repeat: int, profile: Path | Non
                 r = await asyncio.to_thread(run_child, args)
                 secs[n].append(r["seconds"])
                 rss[n].append(r["maxrss_mb"])
+                gcs[n].append(r["gc_seconds"])
             scaling.append(secs[large][-1] / secs[small][-1])
         out[store_kind] = {
-            **{f"n{n}": {"seconds": summary(secs[n]), "peak_rss_mb": summary(rss[n])} for n in (small, large)},
+            **{f"n{n}": {"seconds": summary(secs[n]), "peak_rss_mb": summary(rss[n]), "gc_seconds": summary(gcs[n])}
+               for n in (small, large)},
             f"ratio_{large}_to_{small}": summary(scaling),
         }
     return out

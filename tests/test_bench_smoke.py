@@ -60,6 +60,7 @@ def test_items_reports_time_rss_and_scaling_per_store(report: dict[str, object],
     for n in ("n40", "n80"):
         _summary(figures[n]["seconds"])
         _summary(figures[n]["peak_rss_mb"])
+        _summary(figures[n]["gc_seconds"])
     _summary(figures["ratio_80_to_40"])
 
 
