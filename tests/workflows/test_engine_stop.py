@@ -119,3 +119,33 @@ spec:
     # Argo's processNodeRetries: on shutdown the Retry node fails at once, no further attempt
     assert [c["displayName"] for c in nodes(wf).values() if c["displayName"].startswith("r(")] == ["r(0)"]
     assert r["message"] == "Stopped with strategy 'Stop'"
+
+
+async def test_terminate_kills_daemons_and_sidecars(engine: Harness) -> None:
+    token = f"h8-term-{uuid.uuid4().hex}"
+    stored = await engine.submit_yaml(f"""
+metadata: {{name: term-daemon}}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {{name: srv, template: srv}}
+      - {{name: main, template: main, depends: srv}}
+  - name: srv
+    daemon: true
+    container: {{image: python, command: [python3, -c, "import time; print('up', flush=True); time.sleep(60)", "{token}-daemon"]}}
+  - name: main
+    sidecars:
+    - {{name: side, image: python, command: [python3, -c, "import time; time.sleep(60)", "{token}-sidecar"]}}
+    container: {{image: python, command: [python3, -c, "import time; time.sleep(60)", "{token}-main"]}}
+""")
+    meta = stored["metadata"]
+    await wait_until(engine, stored, node_phase_is("main", "Running"), what="main running")
+    await engine.engine.stop(meta["namespace"], meta["name"], strategy="Terminate")
+    wf = await engine.wait(stored)
+    assert wf["status"]["phase"] == "Failed"
+    assert wf["status"]["message"] == "Stopped with strategy 'Terminate'"
+    assert node(wf, "main")["phase"] == "Failed"
+    assert processes_with(token) == []
