@@ -44,6 +44,10 @@ spec:
     broken = [f for f in failures if f["displayName"] == "broken"]
     assert broken and broken[0]["message"] == "Error (exit code 1)"
     assert broken[0]["templateName"] == "fail" and broken[0]["phase"] == "Failed"
+    assert broken[0]["podName"] == f"onexit-fail-fail-{node(wf, 'broken')['id'].rsplit('-', 1)[-1]}"
+    assert broken[0]["finishedAt"] == node(wf, "broken")["finishedAt"]
+    # Argo lists every Failed/Error node, not only pods
+    assert sorted(f["displayName"] for f in failures) == ["[0]", "broken", "onexit-fail"]
 
 
 async def test_workflow_on_exit_sees_success(engine: Harness) -> None:
