@@ -1,5 +1,6 @@
 """Engine feature tests: DAG dependencies, enhanced ``depends``, target, failFast."""
 
+# ruff: noqa: E501  (workflow YAML lines)
 from __future__ import annotations
 
 from tests.workflows.conftest import Harness, children, node, nodes, phases
@@ -289,3 +290,36 @@ spec:
     # Argo's progress.UpdateProgress: executable nodes count 1 each, complete only when
     # Succeeded/Skipped/Omitted; a Failed pod stays 0/1; the Skipped node is not executable
     assert wf["status"]["progress"] == "1/2"
+
+
+async def test_task_variables(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: taskvars}
+spec:
+  entrypoint: d
+  templates:
+  - name: d
+    dag:
+      tasks:
+      - {name: gen, template: gen}
+      - name: show
+        depends: gen
+        template: show
+        arguments:
+          parameters:
+          - {name: m, value: "{{tasks.gen.id}}|{{tasks.gen.status}}|{{tasks.gen.exitCode}}|{{tasks.gen.startedAt}}|{{tasks.gen.finishedAt}}|{{tasks.gen.outputs.result}}|{{tasks.gen.outputs.parameters.p}}|{{tasks.gen.ip}}"}
+  - name: gen
+    script: {image: alpine, command: [sh], source: "echo -n pv > /tmp/p; echo res"}
+    outputs:
+      parameters:
+      - {name: p, valueFrom: {path: /tmp/p}}
+  - name: show
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.m}}"]}
+""")
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    gen = node(wf, "gen")
+    (line,) = await engine.logs_of(wf, "show")
+    parts = line.split("|")
+    assert parts[:7] == [gen["id"], "Succeeded", "0", gen["startedAt"], gen["finishedAt"], "res", "pv"]
+    assert parts[7]

@@ -1,5 +1,6 @@
 """Engine feature tests: stop (exit handlers run) and terminate (they do not); no process survives."""
 
+# ruff: noqa: E501  (workflow YAML lines)
 from __future__ import annotations
 
 import uuid
