@@ -113,7 +113,8 @@ def param(n: dict[str, Any], name: str) -> str | None:
     """An output parameter's value of a node."""
     for p in (n.get("outputs") or {}).get("parameters") or []:
         if p["name"] == name:
-            return p.get("value")
+            value = p.get("value")
+            return None if value is None else str(value)
     return None
 
 
@@ -178,7 +179,7 @@ async def wait_until(harness: Harness, stored: RawWorkflow, predicate: Callable[
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while True:
-        raw = await harness.store.get(meta["namespace"], meta["name"])
+        raw: RawWorkflow = dict(await harness.store.get(meta["namespace"], meta["name"]))
         if predicate(raw):
             return raw
         assert loop.time() < end, f"timed out waiting for {what}: {phases_of(raw)}"
