@@ -192,3 +192,43 @@ spec:
     assert lines[0] == "status=Error"
     failures = json.loads("\n".join(lines[2:]))
     assert [f["phase"] for f in failures if f["displayName"] == "onexit-error"] == ["Error"]
+
+
+async def test_exit_hooks_receive_arguments_from_their_step(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: hookargs}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: s
+        template: produce
+        hooks:
+          exit:
+            template: say
+            arguments: {parameters: [{name: m, value: "step {{steps.s.outputs.parameters.out}} {{steps.s.status}}"}]}
+    - - {name: d, template: d}
+  - name: d
+    dag:
+      tasks:
+      - name: t
+        template: produce
+        hooks:
+          exit:
+            template: say
+            arguments: {parameters: [{name: m, value: "task {{tasks.t.outputs.parameters.out}} {{tasks.t.status}}"}]}
+  - name: produce
+    container: {image: alpine, command: [sh, -c, "echo -n made > /tmp/o"]}
+    outputs:
+      parameters:
+      - {name: out, valueFrom: {path: /tmp/o}}
+  - name: say
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.m}}"]}
+""")
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    step_exit = by_name(wf, "hookargs[0].s.onExit")
+    task_exit = by_name(wf, "hookargs[1].d.t.onExit")
+    assert await engine.logs_of(wf, step_exit["displayName"]) == ["step made Succeeded"]
+    assert await engine.logs_of(wf, task_exit["displayName"]) == ["task made Succeeded"]
