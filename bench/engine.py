@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -254,7 +254,7 @@ async def bench_dag(sizes: dict[str, Any], *, repeat: int, profile: Path | None)
             captured.append(tuple(launch.argv))
         return await real_start(launch, **kw)
 
-    processes.start = capturing_start  # type: ignore[assignment]  # to print/replay the bwrap argv
+    processes.start = capturing_start  # to print and replay the bwrap argv
     try:
         for isolation in isolations:
             for shape in ("flat", "layered", "chains"):
@@ -295,7 +295,7 @@ async def bench_dag(sizes: dict[str, Any], *, repeat: int, profile: Path | None)
                 out[f"{isolation}_{shape}"] = {"pods": pods, **{k: summary(v) for k, v in rows.items()},
                                                "engine_ms_per_pod": per_pod_ms}
     finally:
-        processes.start = real_start  # type: ignore[assignment]
+        processes.start = real_start
     out["target_ratio_max"] = 1.5
     return out
 
@@ -330,7 +330,8 @@ def run_child(args: list[str]) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"child {args} failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)
+    parsed: dict[str, Any] = json.loads(proc.stdout)
+    return parsed
 
 
 async def bench_items(sizes: dict[str, Any], *, repeat: int, profile: Path | None) -> dict[str, Any]:
@@ -409,7 +410,7 @@ async def bare_spawn_ms(n: int) -> float:
     return statistics.median(delays)
 
 
-BENCHMARKS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
+BENCHMARKS: dict[str, Callable[..., Coroutine[Any, Any, dict[str, Any]]]] = {
     "dag": bench_dag, "items": bench_items, "latency": bench_latency,
 }
 
