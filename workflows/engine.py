@@ -24,6 +24,7 @@ import structlog
 from workflows.errors import Conflict, InvalidSpec, Problems, WorkflowError
 from workflows.executors.base import Executor, PodRequest, PodResult
 from workflows.model import wire
+from workflows.model.ids import NodeId
 from workflows.model.spec import Arguments, ObjectKind, Parameter, Workflow
 from workflows.model.status import NodePhase, WorkflowPhase, WorkflowStatus
 from workflows.resolution import TemplateGetter, resolve_workflow_template_ref
@@ -172,7 +173,7 @@ class Engine:
             raw["status"] = {"storedWorkflowTemplateSpec": dict(resolved.spec.raw)}
         raw.setdefault("status", {})["phase"] = WorkflowPhase.PENDING.value
         if dry_run:
-            return raw
+            return dict(raw)
         stored = await self._store.create(raw)
         meta = stored["metadata"]
         key = (meta["namespace"], meta["name"])
@@ -328,13 +329,16 @@ class Engine:
                 self._save_memo(command)
             elif isinstance(command, AcquireLocks):
                 self._locks.acquire(command.locks, f"{state.key[0]}/{state.key[1]}/{command.node_id}",
-                                    lambda nid=command.node_id, k=state.key: self._post(k, LockAcquired(node_id=nid)))
+                                    self._granter(state.key, command.node_id))
             elif isinstance(command, ReleaseLocks):
                 self._locks.release(f"{state.key[0]}/{state.key[1]}/{command.node_id}")
         finished = decision.status.phase.completed
         state.needs_write = True
         self._persist_soon(state)
         return finished
+
+    def _granter(self, key: Key, node_id: NodeId) -> Callable[[], None]:
+        return lambda: self._post(key, LockAcquired(node_id=node_id))
 
     def _post(self, key: Key, obs: Observation) -> None:
         queue = self._queues.get(key)

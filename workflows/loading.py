@@ -45,17 +45,17 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > self.max_aliases:
-                raise _Refused(f"more than {self.max_aliases} alias uses", self.peek_event().start_mark)
+                raise _Refused(f"more than {self.max_aliases} alias uses", self.peek_event().start_mark)  # type: ignore[no-untyped-call]
             return super().compose_node(parent, index)
         # Checked while composing, before PyYAML's own recursion could hit Python's limit.
         self._depth += 1
         try:
             if self._depth > self.max_depth:
-                raise _Refused(f"nesting deeper than {self.max_depth} levels", self.peek_event().start_mark)
+                raise _Refused(f"nesting deeper than {self.max_depth} levels", self.peek_event().start_mark)  # type: ignore[no-untyped-call]
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1

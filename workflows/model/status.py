@@ -147,7 +147,7 @@ class WorkflowStatus:
     finished_at: datetime | None = None
     message: str | None = None
     progress: str | None = None
-    nodes: Mapping[NodeId, NodeStatus] = field(default_factory=_frozen)
+    nodes: Mapping[NodeId, NodeStatus] = field(default_factory=lambda: MappingProxyType({}))
     outputs: NodeIO | None = None  # global outputs (globalName)
     stored_templates: Mapping[str, Any] = field(default_factory=_frozen)  # resolved templateRefs, wire form
     stored_spec: Mapping[str, Any] | None = None  # the workflowTemplateRef spec merged at submit

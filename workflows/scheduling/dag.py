@@ -103,9 +103,9 @@ def shape_of(p: Pass, template: Template, *, path: str) -> Shape:
                 raise InvalidSpec(f"{path}.dag.tasks.{t.name}", f"unknown dependency {d!r}")
     if template.dag.target:
         targets = tuple(template.dag.target.split())
-        for t in targets:
-            if t not in tasks:
-                raise InvalidSpec(f"{path}.dag.target", f"target {t!r} is not a task")
+        for target in targets:
+            if target not in tasks:
+                raise InvalidSpec(f"{path}.dag.target", f"target {target!r} is not a task")
     else:
         depended = {d for ds in deps.values() for d in ds}
         targets = tuple(t.name for t in template.dag.tasks if t.name not in depended)
@@ -205,7 +205,7 @@ def _scope_for(ctx: Ctx, tasks: list[str]) -> Scope:
         else:
             scope.add_node(prefix, n, nodes)
             if n.phase is NodePhase.SKIPPED:
-                scope.params.update(  # type: ignore[arg-type]
+                scope.params.update(
                     skipped_outputs(ctx.p, ctx.shape.tasks[task], ctx.holder, prefix=prefix))
     return scope
 
@@ -397,7 +397,7 @@ def _assess(ctx: Ctx) -> NodePhase:
             continue
         seen.add(item)
         nid, branch = item
-        node = tree.nodes.get(nid)
+        node = tree.nodes.get(NodeId(nid))
         if node is None:
             continue
         if not fulfilled(node):
@@ -415,18 +415,15 @@ def _assess(ctx: Ctx) -> NodePhase:
     fail_fast = ctx.template.dag is None or ctx.template.dag.fail_fast is None or ctx.template.dag.fail_fast
     result = NodePhase.SUCCEEDED
     for nid, task in target_ids.items():
-        branch = target_phase[nid]
-        if branch is None:
+        seen_phase = target_phase[nid]
+        if seen_phase is None:
             result = NodePhase.RUNNING
             if not fail_fast:
                 break
-        elif branch.failed:
-            if continues_on(ctx.shape.tasks[task], branch):
+        elif seen_phase.failed:
+            if continues_on(ctx.shape.tasks[task], seen_phase):
                 continue
-            result = branch
+            result = seen_phase
             if fail_fast:
                 break
     return result
-
-
-_unused = (evaluate_when,)

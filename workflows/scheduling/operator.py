@@ -21,6 +21,7 @@ from typing import Any
 
 from workflows.errors import WorkflowError
 from workflows.executors.base import PodResult
+from workflows.model.ids import NodeId
 from workflows.model.spec import Arguments, LifecycleHook, Step, Template, Workflow
 from workflows.model.status import (
     ArtifactRef,
@@ -65,7 +66,7 @@ class Call:
     target: Step | LifecycleHook | str
     holder: TemplateScope
     args: Arguments = field(default_factory=Arguments)
-    boundary_id: str | None = None
+    boundary_id: NodeId | None = None
     display_name: str | None = None
     on_exit: bool = False
     hooked: bool = False
@@ -366,7 +367,7 @@ class Pass:
     def _drain_leftovers(self) -> None:
         """Results for nodes the walk did not reach (e.g. an aborted scope): record the phase."""
         for nid, result in list(self.finished.items()):
-            node = self.tree.nodes.get(nid)
+            node = self.tree.nodes.get(NodeId(nid))
             if node is None or node.phase.completed:
                 continue
             phase = result.phase if result.phase.completed else NodePhase.ERROR

@@ -54,7 +54,7 @@ def _strs(value: Any) -> tuple[str, ...]:
 def _probe(raw: Mapping[str, Any] | None) -> Probe | None:
     if not raw:
         return None
-    common = {
+    common: dict[str, Any] = {
         "initial_delay_seconds": float(raw.get("initialDelaySeconds", 0)),
         "period_seconds": float(raw.get("periodSeconds", 10)),
         "timeout_seconds": float(raw.get("timeoutSeconds", 1)),

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from workflows.model.ids import NodeId
 from workflows.model.status import ArtifactRef, NodeIO, NodePhase, NodeStatus, NodeType
 
 _LOOP_INDEX = re.compile(r"\((\d+):")
@@ -28,7 +29,7 @@ def timestamp(at: datetime) -> str:
 class Scope:
     """Parameters (flat dotted names to strings) and artifacts (dotted names to refs)."""
 
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str | None] = field(default_factory=dict)  # None: a skipped step's absent output
     artifacts: dict[str, ArtifactRef] = field(default_factory=dict)
 
     def copy(self) -> Scope:
@@ -49,7 +50,7 @@ class Scope:
         for art in outputs.artifacts:
             self.artifacts[f"{prefix}.outputs.artifacts.{art.name}"] = art
 
-    def add_node(self, prefix: str, node: NodeStatus, nodes: Mapping[str, NodeStatus]) -> None:
+    def add_node(self, prefix: str, node: NodeStatus, nodes: Mapping[NodeId, NodeStatus]) -> None:
         """Argo's buildLocalScope: id, times, ip, status, exit code and outputs of a node."""
         if node.type is NodeType.RETRY and node.children:
             node = nodes[node.children[-1]]
@@ -65,7 +66,7 @@ class Scope:
             self.params[f"{prefix}.hostNodeName"] = node.host_node_name
         self.add_outputs(prefix, node.outputs)
 
-    def add_aggregate(self, prefix: str, children: Iterable[NodeStatus], nodes: Mapping[str, NodeStatus]) -> None:
+    def add_aggregate(self, prefix: str, children: Iterable[NodeStatus], nodes: Mapping[NodeId, NodeStatus]) -> None:
         """Outputs of an expanded (withItems/withParam) step or task as JSON lists, in item order."""
         kids = [c for c in children if not c.hooked]
         kids.sort(key=_loop_index)

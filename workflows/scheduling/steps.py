@@ -119,7 +119,7 @@ def exit_hook_of(step: Step) -> LifecycleHook | None:
 
 
 def run_exit_hook(p: Pass, step: Step, child: NodeStatus, *, prefix: str, scope: Scope, holder: TemplateScope,
-                  boundary_id: str, path: str) -> NodeStatus | None:
+                  boundary_id: NodeId, path: str) -> NodeStatus | None:
     """Run a step's or task's exit hook once the child completed; None while it cannot start."""
     from workflows.scheduling.operator import Call
 
@@ -221,7 +221,7 @@ def _add_group_scope(p: Pass, group: tuple[Step, ...], sg: NodeStatus, scope: Sc
             if child is not None and not (step.expands and child.type is NodeType.SKIPPED):
                 cached.add_node(prefix, child, p.tree.nodes)
                 if child.phase is NodePhase.SKIPPED:
-                    cached.params.update(skipped_outputs(p, step, holder, prefix=prefix))  # type: ignore[arg-type]
+                    cached.params.update(skipped_outputs(p, step, holder, prefix=prefix))
                 continue
             lead = child_name + "("
             kids = [p.tree.by_id(c) for c in sg.children]
@@ -304,9 +304,9 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
         if not fulfilled(child):
             completed = False
         elif child.phase.completed and child.type is not NodeType.SKIPPED:
-            original = step_of.get(child.name)
-            if original is not None and exit_hook_of(original) is not None:
-                hook = run_exit_hook(p, original, child, prefix=f"steps.{original.name}", scope=scope, holder=holder,
+            hooked_step = step_of.get(child.name)
+            if hooked_step is not None and exit_hook_of(hooked_step) is not None:
+                hook = run_exit_hook(p, hooked_step, child, prefix=f"steps.{hooked_step.name}", scope=scope, holder=holder,
                                      boundary_id=steps_node.id, path=path)
                 if hook is None or not fulfilled(hook):
                     completed = False
