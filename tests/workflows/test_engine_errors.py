@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.workflows.conftest import Harness, node, phases
-from workflows.errors import Problems
+from workflows.errors import AlreadyExists, Conflict, NotFound, Problems
 
 
 @pytest.mark.parametrize(
@@ -107,3 +107,22 @@ spec:
     assert wf["status"]["phase"] == "Error"
     assert node(wf, "nocmd")["phase"] == "Error"
     assert node(wf, "nocmd")["message"]
+
+
+async def test_same_name_twice_is_rejected_and_stop_of_finished_run_conflicts(engine: Harness) -> None:
+    text = """
+metadata: {name: twice}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: alpine, command: ["true"]}
+"""
+    wf = await engine.run_yaml(text)
+    assert wf["status"]["phase"] == "Succeeded"
+    with pytest.raises(AlreadyExists):
+        await engine.submit_yaml(text)
+    with pytest.raises(Conflict):
+        await engine.engine.stop("default", "twice")
+    with pytest.raises(NotFound):
+        await engine.engine.stop("default", "never-submitted")

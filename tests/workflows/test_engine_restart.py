@@ -3,6 +3,7 @@
 # ruff: noqa: E501  (workflow YAML lines)
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -187,3 +188,36 @@ spec:
     assert logs == ["a-ran", "a-ran"]
     assert processes_with(token) == []
     assert wf["status"]["phase"] == "Succeeded", phases(wf)
+
+
+async def test_timed_suspend_that_expired_while_down_continues(make_engine: EngineFactory, tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "runs.db")
+    try:
+        first = await make_engine(store=store, data_dir=tmp_path / "data")
+        stored = await first.submit_yaml("""
+metadata: {name: restart-expired}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: nap, template: nap}
+    - - {name: done, template: done}
+  - name: nap
+    suspend: {duration: "1"}
+  - name: done
+    container: {image: alpine, command: [echo, done]}
+""")
+        await wait_until(first, stored, node_phase_is("nap", "Running"), what="nap running")
+        await first.engine.close()
+        await asyncio.sleep(1.5)  # the suspend's deadline passes while no engine runs
+        second = await make_engine(store=store, data_dir=tmp_path / "data")
+        await second.engine.resume_all()
+        wf = await second.wait(stored)
+        logs = await second.logs_of(wf)
+        await second.engine.close()
+    finally:
+        await store.close()
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert node(wf, "nap")["phase"] == "Succeeded"
+    assert logs == ["done"]
