@@ -63,6 +63,7 @@ class Depends:
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
+        self.depth = 0
         self.tokens: list[tuple[str, str]] = []
         pos = 0
         while pos < len(text):
@@ -109,12 +110,14 @@ class _Parser:
         if tok == ("op", "!"):
             return ("not", self.unary())
         if tok == ("op", "("):
-            if self.pos > 200:
+            self.depth += 1  # nesting, not length: a task may depend on hundreds of others
+            if self.depth > 100:
                 raise ExpressionError(self.text, "depends expression nested too deeply")
             inner = self.binary(0)
             if self.peek() != ("op", ")"):
                 raise ExpressionError(self.text, "unbalanced parenthesis")
             self.pos += 1
+            self.depth -= 1
             return inner
         if tok[0] != "operand":
             raise ExpressionError(self.text, f"unexpected {tok[1]!r}")
