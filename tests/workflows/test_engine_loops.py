@@ -325,3 +325,28 @@ spec:
     assert pods[0].startswith("l(0:[") and pods[1].startswith("l(1:[") and pods[2] == "m(0:a:x,z:1)"
     assert await engine.logs_of(wf, "m(0:a:x,z:1)") == ['{"a":"x","z":1}']
     assert await engine.logs_of(wf, pods[0]) == ["[1,2]"]
+
+
+async def test_continue_on_in_fan_out_and_aggregates_of_succeeded_only(engine: Harness) -> None:
+    wf = await engine.run_yaml("""
+metadata: {name: fancontinue}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: x
+        template: maybe
+        arguments: {parameters: [{name: c, value: "{{item}}"}]}
+        withItems: [0, 3, 0]
+        continueOn: {failed: true}
+    - - name: sum
+        template: echo
+        arguments: {parameters: [{name: m, value: "{{steps.x.outputs.result}}"}]}
+  - name: maybe
+    inputs: {parameters: [{name: c}]}
+    script: {image: alpine, command: [sh], source: "echo {{inputs.parameters.c}}; exit {{inputs.parameters.c}}"}
+""" + ECHO)
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert node(wf, "x(1:3)")["phase"] == "Failed"
+    assert await engine.logs_of(wf, "sum") == ["[0,0]"]
