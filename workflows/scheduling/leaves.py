@@ -342,6 +342,8 @@ def execute_retry(p: Pass, call: Call, template: Template, holder: TemplateScope
         return p.tree.update(node, daemoned=True, pod_ip=last.pod_ip)
     if p.shutdown and last is not None and last.phase.failed:
         return p.tree.mark(node, last.phase, f"Stopped with strategy '{p.shutdown}'")  # no new attempt
+    if p.deadline_exceeded and last is not None and last.phase.failed:
+        return p.tree.mark(node, last.phase, "retry exceeded workflow deadline")
     scope = inputs_scope(p, processed.inputs)
     if last is not None:
         scope.params.update(retries.last_retry_env(last))

@@ -54,8 +54,7 @@ from workflows.scheduling.tree import Tree, fulfilled
 from workflows.templating import substitute
 
 _LEAF_STOP = (NodeType.POD, NodeType.SUSPEND)
-_EXECUTABLE = (NodeType.POD, NodeType.CONTAINER, NodeType.SUSPEND, NodeType.HTTP)
-_DONE = (NodePhase.SUCCEEDED, NodePhase.SKIPPED, NodePhase.OMITTED)
+
 
 
 @dataclass(slots=True, kw_only=True)
@@ -102,7 +101,7 @@ class Pass:
         self.now = now
         self.memo = memo
         self.status = run.status
-        self.tree = Tree(self.name, run.status.nodes, now=now, ids=memo.setdefault("ids", {}))
+        self.tree = Tree(self.name, run.status.nodes, now=now, memo=memo)
         self.stored = dict(run.status.stored_templates)
         self.getter = StoredGetter(templates, self.stored, memo=memo)
         self.commands: list[Command] = []
@@ -113,7 +112,10 @@ class Pass:
         self.memo_answers: dict[str, Mapping[str, Any] | None] = {}
         self.locks_granted: set[str] = set()
         self.full = bool(memo.get("full", True))
-        self.global_params = self._global_params()
+        base = memo.get("globals")
+        if base is None or base[0] is not run.workflow:
+            base = memo["globals"] = (run.workflow, self._global_params())
+        self.global_params = dict(base[1])
         out = run.status.outputs or NodeIO()
         self.global_out_params: dict[str, str] = dict(out.parameters)
         self.global_out_artifacts: dict[str, ArtifactRef] = {a.name: a for a in out.artifacts}
@@ -123,6 +125,7 @@ class Pass:
         self.global_params["workflow.duration"] = f"{(now - start).total_seconds():.6f}"
         self.global_params["workflow.status"] = (run.status.phase.value or "Running")
         self.shutdown = self.spec.shutdown
+        self.deadline_exceeded = False
         self.labels: dict[str, str] | None = None
         self.root = local_scope(run.workflow)
         self.phase = run.status.phase
@@ -180,22 +183,13 @@ class Pass:
             started_at=self.started_at,
             finished_at=self.finished_at,
             message=self.message,
-            nodes=self.tree.nodes,
+            nodes=self.tree.seal(),
             outputs=None if out.empty else out,
             stored_templates=self.stored,
-            progress=self._progress(),
+            progress=self.tree.progress,
         )
         return Decision(status=status, commands=tuple(self.commands), changed_nodes=frozenset(self.tree.changed),
                         labels=self.labels)
-
-    def _progress(self) -> str:
-        """Argo's progress: executable nodes, each complete once Succeeded (or Skipped/Omitted)."""
-        done = total = 0
-        for node in self.tree.nodes.values():
-            if node.type in _EXECUTABLE:
-                total += 1
-                done += node.phase in _DONE
-        return f"{done}/{total}"
 
     # -- scopes --------------------------------------------------------------------------------
 
@@ -275,7 +269,7 @@ class Pass:
             self.phase = WorkflowPhase.RUNNING
             self.started_at = self.started_at or self.now
             self.labels = leaves.labels_from(self)
-        deadline_hit = self._check_workflow_deadline()
+        deadline_hit = self.deadline_exceeded = self._check_workflow_deadline()
         if self.shutdown or deadline_hit:
             self._stop_everything(
                 f"Stopped with strategy '{self.shutdown}'" if self.shutdown else "Step exceeded its deadline",
@@ -321,7 +315,7 @@ class Pass:
                 "finishedAt": timestamp(n.finished_at) if n.finished_at else "",
             }
             for n in self.tree.nodes.values()
-            if n.phase.failed and n.type is NodeType.POD
+            if n.phase.failed
         ]
         self.global_params["workflow.failures"] = go_json(failures) if failures else "null"
         start = self.started_at or self.now
@@ -401,6 +395,10 @@ class Pass:
             return self.tree.create(call.name, NodeType.SKIPPED, display_name=_display(call),
                                     boundary_id=call.boundary_id, phase=NodePhase.FAILED,
                                     message=f"Stopped with strategy '{self.shutdown}'", hooked=call.hooked)
+        if node is None and self.deadline_exceeded and not call.on_exit:
+            return self.tree.create(call.name, NodeType.SKIPPED, display_name=_display(call),
+                                    boundary_id=call.boundary_id, phase=NodePhase.FAILED,
+                                    message="Step exceeded its deadline", hooked=call.hooked)
         try:
             template, holder = self.resolve(call)
             processed = leaves.process_args(self, template, call, retries=None)

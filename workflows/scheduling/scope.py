@@ -114,5 +114,5 @@ def _json_or_string(text: str) -> object:
 
 def go_json(value: object) -> str:
     """JSON as Go's json.Marshal writes it: compact, HTML characters escaped."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)  # Go sorts map keys
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -306,8 +306,8 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
         elif child.phase.completed and child.type is not NodeType.SKIPPED:
             hooked_step = step_of.get(child.name)
             if hooked_step is not None and exit_hook_of(hooked_step) is not None:
-                hook = run_exit_hook(p, hooked_step, child, prefix=f"steps.{hooked_step.name}", scope=scope, holder=holder,
-                                     boundary_id=steps_node.id, path=path)
+                hook = run_exit_hook(p, hooked_step, child, prefix=f"steps.{hooked_step.name}", scope=scope,
+                                     holder=holder, boundary_id=steps_node.id, path=path)
                 if hook is None or not fulfilled(hook):
                     completed = False
     if not completed:

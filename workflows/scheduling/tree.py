@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import datetime
+from typing import Any
 
 from workflows.model.ids import NodeId, node_id
 from workflows.model.status import NodeIO, NodePhase, NodeStatus, NodeType
 
 _ACTIVE = (NodePhase.PENDING, NodePhase.RUNNING)
+_EXECUTABLE = (NodeType.POD, NodeType.CONTAINER, NodeType.SUSPEND, NodeType.HTTP)
+_DONE = (NodePhase.SUCCEEDED, NodePhase.SKIPPED, NodePhase.OMITTED)
 _COUNTED = (NodeType.POD, NodeType.STEPS, NodeType.DAG)
 
 
@@ -25,34 +28,77 @@ def fulfilled(node: NodeStatus) -> bool:
     return node.phase.completed or (node.daemoned and node.phase is not NodePhase.PENDING)
 
 
-class Tree:
-    """Mutable view of ``status.nodes`` for one pass."""
+class _Counts:
+    """Running counts over the nodes that parallelism checks and progress need."""
 
-    def __init__(self, workflow_name: str, nodes: Mapping[NodeId, NodeStatus], *, now: datetime,
-                 ids: dict[str, NodeId] | None = None) -> None:
-        self.workflow_name = workflow_name
-        self._ids: dict[str, NodeId] = {} if ids is None else ids  # name -> id; hashing is not free
-        self.nodes: dict[NodeId, NodeStatus] = dict(nodes)
-        self.changed: set[NodeId] = set()
-        self.now = now
+    def __init__(self) -> None:
+        self.nodes: Mapping[NodeId, NodeStatus] | None = None
         self.active_pods = 0
         self.active_children: Counter[NodeId | None] = Counter()
-        self.active_pods_under: Counter[NodeId | None] = Counter()
         self.unsuccessful_children: Counter[NodeId | None] = Counter()
-        for node in self.nodes.values():
-            self._count(node, +1)
+        self.executable = 0
+        self.executable_done = 0
 
-    # -- bookkeeping ------------------------------------------------------------------------
-
-    def _count(self, node: NodeStatus, sign: int) -> None:
+    def add(self, node: NodeStatus, sign: int) -> None:
         if node.phase in _ACTIVE:
             if node.type is NodeType.POD:
                 self.active_pods += sign
-                self.active_pods_under[node.boundary_id] += sign
             if node.type in _COUNTED:
                 self.active_children[node.boundary_id] += sign
         elif node.phase.failed and node.type is not NodeType.RETRY:
             self.unsuccessful_children[node.boundary_id] += sign
+        if node.type in _EXECUTABLE:
+            self.executable += sign
+            if node.phase in _DONE:
+                self.executable_done += sign
+
+
+class Tree:
+    """Mutable view of ``status.nodes`` for one pass."""
+
+    def __init__(self, workflow_name: str, nodes: Mapping[NodeId, NodeStatus], *, now: datetime,
+                 memo: MutableMapping[Any, Any] | None = None) -> None:
+        self.workflow_name = workflow_name
+        memo = {} if memo is None else memo
+        self._ids: dict[str, NodeId] = memo.setdefault("ids", {})  # name -> id; hashing is not free
+        self.nodes: dict[NodeId, NodeStatus] = dict(nodes)
+        self.changed: set[NodeId] = set()
+        self.now = now
+        counts: _Counts | None = memo.get("counts")
+        if counts is None or counts.nodes is not nodes:
+            # Counted from scratch only when the nodes are not the ones the last pass left
+            # (first pass, restart): otherwise each pass would cost O(all nodes) before any work.
+            counts = _Counts()
+            for node in self.nodes.values():
+                counts.add(node, +1)
+        self.counts = counts
+        memo["counts"] = counts
+
+    def seal(self) -> Mapping[NodeId, NodeStatus]:
+        """The nodes as the pass leaves them; the counters stay valid for the next pass."""
+        self.counts.nodes = self.nodes
+        return self.nodes
+
+    @property
+    def active_pods(self) -> int:
+        return self.counts.active_pods
+
+    @property
+    def active_children(self) -> Counter[NodeId | None]:
+        return self.counts.active_children
+
+    @property
+    def unsuccessful_children(self) -> Counter[NodeId | None]:
+        return self.counts.unsuccessful_children
+
+    @property
+    def progress(self) -> str:
+        return f"{self.counts.executable_done}/{self.counts.executable}"
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _count(self, node: NodeStatus, sign: int) -> None:
+        self.counts.add(node, sign)
 
     def put(self, node: NodeStatus) -> NodeStatus:
         old = self.nodes.get(node.id)
