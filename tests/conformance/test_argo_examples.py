@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import tarfile
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ class Outcome:
     logs: str
     error: str | None = None
     pod_logs: dict[str, list[str]] = field(default_factory=dict)  # pod name -> its lines
+    artifacts: dict[str, str] = field(default_factory=dict)  # "<node display name>/<artifact>" -> text
 
     @property
     def phase(self) -> str:
@@ -153,7 +155,8 @@ async def _run_all(base: Path, rows: list[Row], work: Path) -> dict[str, Outcome
         pod_logs: dict[str, list[str]] = {}
         for _, line in lines:
             pod_logs.setdefault(line.pod_name, []).append(line.content)
-        return Outcome(final, "\n".join(line.content for _, line in lines), pod_logs=pod_logs)
+        return Outcome(final, "\n".join(line.content for _, line in lines), pod_logs=pod_logs,
+                       artifacts=_artifact_texts(work / "artifacts", final))
 
     try:
         results = await asyncio.gather(*(one(r) for r in rows))
@@ -161,6 +164,25 @@ async def _run_all(base: Path, rows: list[Row], work: Path) -> dict[str, Outcome
         for engine in engines.values():
             await engine.close()
     return {r.file: o for r, o in zip(rows, results, strict=True)}
+
+
+def _artifact_texts(root: Path, workflow: dict[str, Any]) -> dict[str, str]:
+    """The stored text of every node's output artifacts (tarballs: their files' texts, joined)."""
+    out = {}
+    for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
+        for art in (node.get("outputs") or {}).get("artifacts") or []:
+            keys = [v["key"] for v in art.values() if isinstance(v, dict) and isinstance(v.get("key"), str)]
+            path = root / keys[0] if keys else None
+            if path is None or not path.is_file():
+                continue
+            try:
+                with tarfile.open(path) as tar:
+                    members = [m for m in tar.getmembers() if m.isfile()]
+                    text = "".join(tar.extractfile(m).read().decode(errors="replace") for m in members)  # type: ignore[union-attr]
+            except tarfile.TarError:
+                text = path.read_text(errors="replace")
+            out[f"{node.get('displayName')}/{art.get('name')}"] = text
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -369,9 +391,21 @@ def _exit_handlers(o: Outcome) -> None:
     assert any(line.startswith(f"send e-mail: {name} Failed ") for line in o.logs.splitlines()), o.logs
 
 
+def _artifact(o: Outcome, node: str, name: str) -> str:
+    """The stored text of an output artifact ("" as node: the workflow's root node)."""
+    key = f"{node or (o.workflow or {})['metadata']['name']}/{name}"
+    assert key in o.artifacts, (key, sorted(o.artifacts))
+    return o.artifacts[key]
+
+
 def _check_total(o: Outcome) -> None:
-    reduce = _one(o, "reduce")
-    assert '"total": 20' in o.logs or '"total":20' in o.logs or reduce["phase"] == "Succeeded", o.logs[-500:]
+    assert json.loads(_artifact(o, "reduce", "total")) == {"total": 20}, _artifact(o, "reduce", "total")
+
+
+def _flip_artifact(o: Outcome) -> None:
+    """The template's output artifact ``result`` is the text of the branch the flip chose."""
+    flip = _one(o, "flip-coin")["outputs"]["result"]
+    assert _artifact(o, "", "result").strip() == f"it was {flip}", (flip, _artifact(o, "", "result"))
 
 
 def _withsequence_nested(o: Outcome) -> None:
@@ -451,7 +485,7 @@ CHECKS: dict[str, Check] = {
     "output-parameter.yaml": _prints("consume-parameter", "hello world"),
     "arguments-parameters.yaml": _lines("hello world"),
     "global-parameters.yaml": _lines("hello world"),
-    "global-outputs.yaml": _lines("hello world"),
+    "global-outputs.yaml": _lines("hello world", count=4),
     "parameter-aggregation.yaml": _all(_lines('["odd","even","odd","even"]'), _lines("1", "2")),
     "parameter-aggregation-dag.yaml": _all(_lines('["odd","even","odd","even"]'), _lines("1", "2")),
     "parameter-aggregation-script.yaml": _lines("1", "2"),
@@ -501,7 +535,8 @@ CHECKS: dict[str, Check] = {
     "container-set-template/outputs-result-workflow.yaml": _lines("hi"),
     "container-set-template/parallel-workflow.yaml": _lines("hello argo", count=2),
     "container-set-template/sequence-workflow.yaml": _lines("hello argo", count=3),
-    "container-set-template/workspace-workflow.yaml": _output("", "out", "hi"),
+    "container-set-template/workspace-workflow.yaml": _all(
+        _output("", "out", "hi"), lambda o: _artifact(o, "", "out").strip() == "hi" or pytest.fail(o.artifacts)),
     "forever.yaml": _lines(*map(str, range(1, 1001)), count=1),
     "colored-logs.yaml": lambda o: len(o.logs.splitlines()) == 99 or pytest.fail(str(len(o.logs.splitlines()))),
     "title-and-description-with-markdown.yaml": _lines("hello world"),
@@ -527,8 +562,11 @@ CHECKS: dict[str, Check] = {
     "key-only-artifact.yaml": _lines("hello"),
     "artifact-passing.yaml": _contains("hello world"),
     "artifact-passing-subpath.yaml": _all(_contains("hello_world.txt"), _lines("hello world")),
-    "artifact-path-placeholders.yaml": lambda o: any(_param(n, "actual-lines-count") == "3" for n in o.nodes())
-    or pytest.fail("no actual-lines-count 3"),
+    "artifact-path-placeholders.yaml": _all(
+        _output("", "actual-lines-count", "3"),
+        lambda o: len(_artifact(o, "", "text").splitlines()) == 3 or pytest.fail(_artifact(o, "", "text"))),
+    "conditional-artifacts.yaml": _flip_artifact,
+    "dag-conditional-artifacts.yaml": _flip_artifact,
     "artifact-disable-archive.yaml": _lines("hello world"),
     "input-artifact-raw.yaml": _lines("this is", "the raw file", "contents"),
     "map-reduce.yaml": _check_total,
