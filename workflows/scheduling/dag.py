@@ -55,6 +55,7 @@ class Ctx:
     shape: Shape
     template: Template
     inputs: NodeIO | None = None
+    settled: set[str] = field(default_factory=set)  # tasks done for good (kept in the run's memo)
     visited: set[str] = field(default_factory=set)
     busy: bool = False  # some task node is not fulfilled yet
 
@@ -130,7 +131,8 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
         shape = shape_of(p, template, path=call.path)
     except WorkflowError as e:
         return p.tree.mark(node, NodePhase.ERROR, str(e))
-    ctx = Ctx(p=p, call=call, holder=holder, node=node, shape=shape, template=template, inputs=processed.inputs)
+    ctx = Ctx(p=p, call=call, holder=holder, node=node, shape=shape, template=template, inputs=processed.inputs,
+              settled=p.memo.setdefault(("dag-settled", node.id), set()))
     for target in shape.targets:
         _execute_task(ctx, target)
         # A target that finished just now is not visited again: run its exit hook here (as Argo does).
@@ -260,7 +262,7 @@ def _hook_done(ctx: Ctx, task: str, node: NodeStatus) -> bool:
 
 def _execute_task(ctx: Ctx, task: str) -> None:
 
-    if task in ctx.visited:
+    if task in ctx.visited or task in ctx.settled:
         return
     ctx.visited.add(task)
     p = ctx.p
@@ -268,6 +270,8 @@ def _execute_task(ctx: Ctx, task: str) -> None:
     if node is not None and fulfilled(node) and node.type is not NodeType.TASK_GROUP:
         if not _hook_done(ctx, task, node):
             ctx.busy = True
+        elif node.phase.completed:
+            ctx.settled.add(task)  # finished with its hook: later passes skip it at once
         return
     deps = ctx.shape.deps.get(task, ())
     for dep in deps:
@@ -294,6 +298,9 @@ def _execute_task(ctx: Ctx, task: str) -> None:
                                         phase=NodePhase.OMITTED, message="omitted: depends condition not met")
                 _connect(ctx, task, omitted)
                 return
+        if p.pods_full or ctx.node.id in p.saturated:
+            ctx.busy = True  # a parallelism limit is met: no new task this pass
+            return
         if not parallelism_allows(p, _boundary_call(ctx), leaf=False):
             ctx.busy = True
             return

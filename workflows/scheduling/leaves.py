@@ -177,14 +177,15 @@ def node_template_fields(holder: TemplateScope, template: Template) -> dict[str,
 def parallelism_allows(p: Pass, call: Call, *, leaf: bool) -> bool:
     """Argo's checkParallelism for a node about to be created."""
     if leaf and p.spec.parallelism is not None and p.tree.active_pods >= p.spec.parallelism:
+        p.pods_full = True
         return False
     if call.boundary_id is not None:
         limits = p.memo.get(("boundary", call.boundary_id))
         if limits is not None:
             limit, fail_fast = limits
-            if fail_fast and p.tree.unsuccessful_children[call.boundary_id] > 0:
-                return False
-            if limit is not None and p.tree.active_children[call.boundary_id] >= limit:
+            if (fail_fast and p.tree.unsuccessful_children[call.boundary_id] > 0) or (
+                    limit is not None and p.tree.active_children[call.boundary_id] >= limit):
+                p.saturated.add(call.boundary_id)
                 return False
     return True
 

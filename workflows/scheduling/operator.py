@@ -126,6 +126,10 @@ class Pass:
         self.global_params["workflow.status"] = (run.status.phase.value or "Running")
         self.shutdown = self.spec.shutdown
         self.deadline_exceeded = False
+        # Parallelism limits met in this pass: loops skip the rest of their not-yet-created
+        # children at once instead of trying each one (a 1,000-task DAG stays linear per pass).
+        self.saturated: set[NodeId | None] = set()
+        self.pods_full = False
         self.labels: dict[str, str] | None = None
         self.root = local_scope(run.workflow)
         self.phase = run.status.phase
@@ -401,6 +405,8 @@ class Pass:
                                     message="Step exceeded its deadline", hooked=call.hooked)
         try:
             template, holder = self.resolve(call)
+            if node is None and not leaves.parallelism_allows(self, call, leaf=template.is_leaf):
+                return None
             processed = leaves.process_args(self, template, call, retries=None)
         except WorkflowError as e:
             return self._error_node(call, node, str(e))

@@ -274,6 +274,9 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
     for child_name, display, step, original in expanded:
         step_of[child_name] = original
         child = p.tree.get(child_name)
+        if child is None and (p.pods_full or steps_node.id in p.saturated):
+            waiting = True  # a parallelism limit is met: no new child this pass
+            continue
         if child is None and step.when:
             try:
                 proceed = evaluate_when(step.when)
