@@ -193,7 +193,8 @@ def outcomes() -> dict[str, Outcome]:
         results = asyncio.run(_run_all(base, ROWS, Path(tmp)))
     dump = os.environ.get("GITTRIGGER_CONFORMANCE_DUMP")
     if dump:
-        Path(dump).write_text(json.dumps({k: {"workflow": o.workflow, "error": o.error, "pod_logs": o.pod_logs}
+        Path(dump).write_text(json.dumps({k: {"workflow": o.workflow, "error": o.error, "pod_logs": o.pod_logs,
+                                              "artifacts": o.artifacts}
                                           for k, o in results.items()}, indent=1, default=str))
     return results
 
