@@ -427,6 +427,16 @@ def _skipped_producer(o: Outcome) -> None:
     _phases({"producer": "Skipped"})(o)
 
 
+def _custom_metrics(o: Outcome) -> None:
+    """random-int prints N in 1..10 into the global output; the workflow fails exactly when flakey did."""
+    n = _one(o, "random-int")["outputs"]["result"]
+    assert 1 <= int(n) <= 10, n
+    globals_ = {p["name"]: p.get("value") for p in (((o.workflow or {})["status"].get("outputs") or {})
+                                                      .get("parameters") or [])}
+    assert globals_.get("rand-int-value") == n, (n, globals_)
+    assert _one(o, "flakey")["phase"] == o.phase, (_one(o, "flakey")["phase"], o.phase)
+
+
 def _variables_showcase(o: Outcome) -> None:
     for needle in ("Succeeded", "greeting=hello target=world"):
         assert needle in o.logs, needle
@@ -517,6 +527,10 @@ CHECKS: dict[str, Check] = {
     "steps-inline-workflow.yaml": _lines("hello argo"),
     "dag-inline-workflow.yaml": _lines("hello argo"),
     "timeouts-step.yaml": _lines("123"),
+    # the "unschedulable" pods (bogus nodeSelector upstream) are not checked: locally they just run
+    "timeouts-workflow.yaml": lambda o: [n.get("message") for n in o.nodes() if str(n["displayName"]).startswith(
+        "sleep-one-day(")] == ["Step exceeded its deadline"] * 3 or pytest.fail(str(o.nodes())),
+    "custom-metrics.yaml": _custom_metrics,
     "step-level-timeout.yaml": _phases({"sleep1": "Failed", "sleep2": "Failed"}),
     "daemon-step.yaml": _all(_contains('"name": "cpu"', '"host"', '"load"', '"region"', "server03", "15.4")),
     "daemon-nginx.yaml": _contains("<title>Welcome to nginx!</title>"),
