@@ -199,7 +199,7 @@ def outcomes() -> dict[str, Outcome]:
     return results
 
 
-Check = Callable[[Outcome], None]
+Check = Callable[[Outcome], object]  # a check asserts; what it returns is ignored
 
 
 def _named(o: Outcome, name: str) -> list[dict[str, Any]]:
@@ -208,7 +208,7 @@ def _named(o: Outcome, name: str) -> list[dict[str, Any]]:
 
 def _one(o: Outcome, name: str) -> dict[str, Any]:
     found = _named(o, name)
-    assert len(found) == 1, f"{len(found)} nodes named {name!r}: {sorted(n.get('displayName') for n in o.nodes())}"
+    assert len(found) == 1, f"{len(found)} nodes named {name!r}: {sorted(str(n.get('displayName')) for n in o.nodes())}"
     return found[0]
 
 
@@ -266,7 +266,7 @@ def _phases(expected: dict[str, str]) -> Check:
             if phase == "absent":
                 assert not found, f"{name!r} exists: {[n['phase'] for n in found]}"
                 continue
-            assert found, f"no node {name!r}: {sorted(n.get('displayName') for n in o.nodes())}"
+            assert found, f"no node {name!r}: {sorted(str(n.get('displayName')) for n in o.nodes())}"
             assert all(n["phase"] == phase for n in found), (name, [n["phase"] for n in found], phase)
     return check
 
@@ -563,7 +563,7 @@ CHECKS: dict[str, Check] = {
     "container-set-template/parallel-workflow.yaml": _lines("hello argo", count=2),
     "container-set-template/sequence-workflow.yaml": _lines("hello argo", count=3),
     "container-set-template/workspace-workflow.yaml": _all(
-        _output("", "out", "hi"), lambda o: _artifact(o, "", "out").strip() == "hi" or pytest.fail(o.artifacts)),
+        _output("", "out", "hi"), lambda o: _artifact(o, "", "out").strip() == "hi" or pytest.fail(str(o.artifacts))),
     "forever.yaml": _lines(*map(str, range(1, 1001)), count=1),
     "colored-logs.yaml": lambda o: len(o.logs.splitlines()) == 99 or pytest.fail(str(len(o.logs.splitlines()))),
     "title-and-description-with-markdown.yaml": _lines("hello world"),
