@@ -56,6 +56,7 @@ class Ctx:
     template: Template
     inputs: NodeIO | None = None
     settled: set[str] = field(default_factory=set)  # tasks done for good (kept in the run's memo)
+    ids: dict[str, NodeId] = field(default_factory=dict)  # task -> node id (kept in the run's memo)
     visited: set[str] = field(default_factory=set)
     busy: bool = False  # some task node is not fulfilled yet
 
@@ -63,7 +64,10 @@ class Ctx:
         return f"{self.node.name}.{task}"
 
     def task_node(self, task: str) -> NodeStatus | None:
-        return self.p.tree.get(self.task_name(task))
+        nid = self.ids.get(task)
+        if nid is None:
+            nid = self.ids[task] = self.p.tree.id_of(self.task_name(task))
+        return self.p.tree.nodes.get(nid)
 
 
 def _legacy_depends(task: str, deps: tuple[str, ...], tasks: dict[str, Step]) -> str:
@@ -132,13 +136,25 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
     except WorkflowError as e:
         return p.tree.mark(node, NodePhase.ERROR, str(e))
     ctx = Ctx(p=p, call=call, holder=holder, node=node, shape=shape, template=template, inputs=processed.inputs,
-              settled=p.memo.setdefault(("dag-settled", node.id), set()))
+              settled=p.memo.setdefault(("dag-settled", node.id), set()),
+              ids=p.memo.setdefault(("dag-ids", node.id), {}))
+    settled = ctx.settled
     for target in shape.targets:
+        if target in settled:
+            continue
+        if (p.pods_full or node.id in p.saturated) and ctx.task_node(target) is None:
+            ctx.busy = True  # a parallelism limit is met: nothing new starts in this pass
+            continue
         _execute_task(ctx, target)
+        if target in settled:
+            continue
         # A target that finished just now is not visited again: run its exit hook here (as Argo does).
         n = ctx.task_node(target)
-        if n is not None and n.phase.completed and n.type is not NodeType.TASK_GROUP and not _hook_done(ctx, target, n):
-            ctx.busy = True
+        if n is not None and n.phase.completed and n.type is not NodeType.TASK_GROUP:
+            if _hook_done(ctx, target, n):
+                settled.add(target)
+            else:
+                ctx.busy = True
     phase = NodePhase.RUNNING if ctx.busy else _assess(ctx)
     node = p.tree.by_id(node.id)
     if phase is NodePhase.RUNNING:
@@ -180,16 +196,17 @@ def _ancestry(ctx: Ctx, task: str) -> list[str]:
     cached: list[str] | None = ctx.p.memo.get(key)
     if cached is not None:
         return cached
-    seen: list[str] = []
+    seen: dict[str, None] = {}
     stack = list(ctx.shape.deps.get(task, ()))
     while stack:
         d = stack.pop()
         if d in seen:
             continue
-        seen.append(d)
+        seen[d] = None
         stack.extend(ctx.shape.deps.get(d, ()))
-    ctx.p.memo[key] = seen
-    return seen
+    cached = list(seen)
+    ctx.p.memo[key] = cached
+    return cached
 
 
 def _scope_for(ctx: Ctx, tasks: list[str]) -> Scope:
@@ -204,6 +221,18 @@ def _scope_for(ctx: Ctx, tasks: list[str]) -> Scope:
             scope.add_aggregate(prefix, ctx.p.tree.children(n), nodes)
         elif ctx.shape.tasks[task].expands and n.type is NodeType.SKIPPED:
             scope.add_aggregate(prefix, (), nodes)
+        elif n.phase.completed:
+            # A finished task's entries never change: build them once per run.
+            key = ("task-scope", n.id)
+            part: Scope | None = ctx.p.memo.get(key)
+            if part is None:
+                part = Scope()
+                part.add_node(prefix, n, nodes)
+                if n.phase is NodePhase.SKIPPED:
+                    part.params.update(skipped_outputs(ctx.p, ctx.shape.tasks[task], ctx.holder, prefix=prefix))
+                ctx.p.memo[key] = part
+            scope.params.update(part.params)
+            scope.artifacts.update(part.artifacts)
         else:
             scope.add_node(prefix, n, nodes)
             if n.phase is NodePhase.SKIPPED:
