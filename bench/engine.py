@@ -62,6 +62,15 @@ TRUE = shutil.which("true") or "/bin/true"
 DATE = shutil.which("date") or "/bin/date"
 
 
+
+def _scratch() -> str:
+    """Data dirs go where the server keeps its own (``./.gittrigger``), not in /tmp: on these
+    machines /tmp is a crowded directory where one mkdir costs ~10x more, which would measure
+    the disk, not the engine. ``BENCH_DIR`` overrides."""
+    root = Path(os.environ.get("BENCH_DIR", ".gittrigger/bench"))
+    root.mkdir(parents=True, exist_ok=True)
+    return str(root)
+
 def summary(values: Sequence[float]) -> dict[str, Any]:
     """Median and spread of repeated measurements (rounded for reading)."""
     return {"median": round(statistics.median(values), 4), "spread": round(max(values) - min(values), 4),
@@ -265,7 +274,7 @@ async def bench_dag(sizes: dict[str, Any], *, repeat: int, profile: Path | None)
                     rows |= {"bare_bwrap_s": [], "ratio_vs_bare_bwrap": []}
                 failed = None
                 for i in range(repeat):
-                    tmp = Path(tempfile.mkdtemp(prefix="bench-dag-"))
+                    tmp = Path(tempfile.mkdtemp(prefix="bench-dag-", dir=_scratch()))
                     try:
                         captured.clear()
                         async with engine_with(local_executor(tmp, isolation), store_kind="sqlite", tmp=tmp) as eng:
@@ -316,7 +325,7 @@ def gc_timer() -> list[float]:
 
 async def items_child(n: int, store_kind: str, profile: Path | None) -> dict[str, Any]:
     gc_seconds = gc_timer()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-items-"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-items-", dir=_scratch()))
     try:
         async with engine_with(lambda store: NoopExecutor(), store_kind=store_kind, tmp=tmp) as eng:
             took = await run_workflow(eng, items_manifest(n), profile=profile)
@@ -367,7 +376,7 @@ async def bench_latency(sizes: dict[str, Any], *, repeat: int, profile: Path | N
     bare_ms: list[float] = []
     p90: list[float] = []
     for i in range(repeat):
-        tmp = Path(tempfile.mkdtemp(prefix="bench-lat-"))
+        tmp = Path(tempfile.mkdtemp(prefix="bench-lat-", dir=_scratch()))
         rec: Recording | None = None
 
         def build(store: Any, tmp: Path = tmp) -> Executor:

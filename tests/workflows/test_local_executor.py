@@ -633,3 +633,21 @@ async def test_daemon_without_probe_is_ready_at_once_and_may_exit(make: Callable
     ready: list[str] = []
     r = await make().run(pod(sh("echo bye"), daemon=True), on_ready=ready.append)
     assert (ready, r.phase, r.result) == (["127.0.0.1"], NodePhase.SUCCEEDED, "bye")
+
+
+async def test_relative_data_dir_works_under_isolation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's default data dir is relative (./.gittrigger); bind sources must still resolve."""
+    monkeypatch.chdir(tmp_path)
+    sink = _RelSink()
+    executor = LocalExecutor(data_dir=Path(".gittrigger"), artifacts=LocalArtifactStore(Path(".gittrigger/a")),
+                             logs=sink)
+    pod = PodRequest(node_id=NodeId("rel-1"), pod_name="rel-1", namespace="default", workflow_name="rel",
+                     workflow_uid="u", template_name="t",
+                     main=(Container(name="main", command=("sh", "-c", "echo ok > /tmp/x; cat /tmp/x")),))
+    result = await executor.run(pod, on_ready=lambda ip: None)
+    assert (result.phase, result.result) == (NodePhase.SUCCEEDED, "ok"), result.message
+
+
+class _RelSink:
+    def append(self, line: object) -> None:
+        pass

@@ -29,7 +29,7 @@ class LocalArtifactStore:
     """Artifacts as files under ``root``; safe for concurrent writers of distinct keys."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = root.absolute()
 
     def _path(self, key: str) -> Path:
         return self.root / _checked(key, field="key")

@@ -106,7 +106,7 @@ class LocalExecutor:
         grace_period: float = 10.0,
         extra_path: Sequence[str] = (),
     ) -> None:
-        self._data_dir = data_dir
+        self._data_dir = data_dir.absolute()  # bwrap resolves bind sources after it changes directory
         self._artifacts = artifacts
         self._logs = logs
         self._fetcher = fetcher

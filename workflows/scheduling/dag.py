@@ -138,21 +138,28 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
     ctx = Ctx(p=p, call=call, holder=holder, node=node, shape=shape, template=template, inputs=processed.inputs,
               settled=p.memo.setdefault(("dag-settled", node.id), set()),
               ids=p.memo.setdefault(("dag-ids", node.id), {}))
-    settled = ctx.settled
-    for target in shape.targets:
-        if target in settled:
+    # Targets with a node come first, then those without, in order, until a parallelism limit
+    # stops new ones: a pass costs what can change, not the size of the DAG.
+    started: dict[str, None] = p.memo.setdefault(("dag-started", node.id), {})
+    waiting: dict[str, None] = p.memo.setdefault(("dag-waiting", node.id), dict.fromkeys(shape.targets))
+    for target in [*started, *waiting]:
+        if target in ctx.settled:
+            started.pop(target, None)
             continue
-        if (p.pods_full or node.id in p.saturated) and ctx.task_node(target) is None:
-            ctx.busy = True  # a parallelism limit is met: nothing new starts in this pass
-            continue
+        if target in waiting and (p.pods_full or node.id in p.saturated):
+            ctx.busy = True  # a limit is met: nothing new starts in this pass
+            break
         _execute_task(ctx, target)
-        if target in settled:
+        n = ctx.task_node(target)
+        if n is not None and target in waiting:
+            del waiting[target]
+            started[target] = None
+        if target in ctx.settled or n is None:
             continue
         # A target that finished just now is not visited again: run its exit hook here (as Argo does).
-        n = ctx.task_node(target)
-        if n is not None and n.phase.completed and n.type is not NodeType.TASK_GROUP:
+        if n.phase.completed and n.type is not NodeType.TASK_GROUP:
             if _hook_done(ctx, target, n):
-                settled.add(target)
+                ctx.settled.add(target)
             else:
                 ctx.busy = True
     phase = NodePhase.RUNNING if ctx.busy else _assess(ctx)
