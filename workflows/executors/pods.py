@@ -233,7 +233,9 @@ class PodRun:
             env["TMPDIR"] = str(tmp)
         env.update(c.env)
         if self._layout.isolated:
-            cwd = c.working_dir or "/tmp"  # the image's WORKDIR is unknown and / is read-only
+            # The image's WORKDIR is unknown; most are "/", which is read-only here unless the pod
+            # writes outputs directly under it (then the root is a tmpfs with those files bound).
+            cwd = c.working_dir or ("/" if self._layout.root_files else "/tmp")
         else:
             cwd = c.working_dir if c.working_dir and os.path.isdir(c.working_dir) else str(tmp)
         self._check_executable(c, command[0], path=env["PATH"], cwd=cwd)

@@ -41,6 +41,7 @@ class Layout:
     isolated: bool
     binds: Mapping[str, tuple[Bind, ...]]
     tmp_dirs: Mapping[str, Path]
+    root_files: frozenset[str] = frozenset()  # outputs directly under / bound as placeholder files
 
     def locate(self, container: str, path: str) -> Path:
         """Where ``path`` as seen by ``container`` is on the host."""
@@ -60,8 +61,7 @@ def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool
     binds: dict[str, tuple[Bind, ...]] = {}
     main_names = {c.name for c in pod.main}
     main_dirs, main_placed = _main_write_paths(pod)
-    root_outputs = {posixpath.normpath(p.path) for p in pod.output_parameters
-                    if posixpath.dirname(posixpath.normpath(p.path)) == "/"}
+    root_outputs = _root_files(pod)
     for c in (*pod.init_containers, *pod.sidecars, *pod.main):
         tmp = tmp_dirs[c.name] = workspace / f"tmp-{c.name}"  # flat: every mkdir counts at 1,000s of pods
         tmp.mkdir()
@@ -87,7 +87,8 @@ def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool
         # Tools on extra_path stay visible even if a bind (say /tmp) hides where they live.
         bs += [Bind(source=d, target=d, writable=False) for d in extra_path if host_path(d, bs) is not None]
         binds[c.name] = tuple(bs)
-    return Layout(workspace=workspace, isolated=isolated, binds=binds, tmp_dirs=tmp_dirs)
+    return Layout(workspace=workspace, isolated=isolated, binds=binds, tmp_dirs=tmp_dirs,
+                  root_files=frozenset(root_outputs) if isolated else frozenset())
 
 
 def _writable_ancestor(path: str) -> str:
@@ -103,17 +104,33 @@ def _writable_ancestor(path: str) -> str:
     return anc
 
 
+def _root_files(pod: PodRequest) -> set[str]:
+    """Outputs that are files directly under ``/`` (``/output``, ``/result.txt``): bound as files,
+    since the root itself is never made a writable directory. Artifacts count when their name
+    looks like a file (has an extension); ``/go`` stays a directory."""
+    out = set()
+    for path in [p.path for p in pod.output_parameters]:
+        norm = posixpath.normpath(path)
+        if posixpath.dirname(norm) == "/":
+            out.add(norm)
+    for art in pod.output_artifacts:
+        norm = posixpath.normpath(art.path)
+        if posixpath.dirname(norm) == "/" and "." in norm[1:]:
+            out.add(norm)
+    return out
+
+
 def _main_write_paths(pod: PodRequest) -> tuple[list[str], list[str]]:
     """Sandbox paths main must write: directories to create (output parents), paths placed (inputs, files)."""
     dirs: list[str] = []
     placed: list[str] = []
-    output_params = {p.path for p in pod.output_parameters}
+    root_files = _root_files(pod)
     for out_path in [p.path for p in pod.output_parameters] + [a.path for a in pod.output_artifacts]:
         path = posixpath.normpath(out_path)
         parent = _writable_ancestor(path)
         if parent != "/":
             dirs.append(parent)
-        elif out_path in output_params:
+        elif path in root_files:
             placed.append(path)  # a file directly under / (e.g. /output): bound as a file, never the root
         else:
             dirs.append(path)  # never make the root writable
@@ -223,7 +240,7 @@ def read_parameters(pod: PodRequest, layout: Layout, *, container: str) -> dict[
             raw = layout.locate(container, p.path).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
             continue
-        if not raw and layout.isolated and posixpath.dirname(posixpath.normpath(p.path)) == "/":
+        if not raw and posixpath.normpath(p.path) in layout.root_files:
             continue  # the untouched placeholder of a root-level output (see plan)
         text = raw.decode("utf-8", "replace")
         out[p.name] = text[:-1] if text.endswith("\n") else text
@@ -238,7 +255,8 @@ async def save_artifacts(
     missing: list[str] = []
     for art in pod.output_artifacts:
         src = layout.locate(container, art.path)
-        if not os.path.lexists(src):
+        untouched = posixpath.normpath(art.path) in layout.root_files and src.is_file() and not src.stat().st_size
+        if untouched or not os.path.lexists(src):
             if not art.optional:
                 missing.append(art.name)
             continue

@@ -23,8 +23,10 @@ from workflows.scheduling import expansion, outputs
 from workflows.scheduling.leaves import Processed, node_template_fields, parallelism_allows, register_boundary
 from workflows.scheduling.scope import Scope
 from workflows.scheduling.steps import (
+    FAIL_FAST_MESSAGE,
     continues_on,
     exit_hook_of,
+    failed_fast,
     kill_daemons,
     resolve_step,
     run_exit_hook,
@@ -162,6 +164,9 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
                 ctx.settled.add(target)
             else:
                 ctx.busy = True
+    if ctx.busy and node.id in p.saturated and failed_fast(p, node.id):
+        kill_daemons(p, node.id)
+        return p.tree.mark(node, NodePhase.FAILED, FAIL_FAST_MESSAGE)
     phase = NodePhase.RUNNING if ctx.busy else _assess(ctx)
     node = p.tree.by_id(node.id)
     if phase is NodePhase.RUNNING:

@@ -54,6 +54,7 @@ from workflows.scheduling.tree import Tree, fulfilled
 from workflows.templating import substitute
 
 _LEAF_STOP = (NodeType.POD, NodeType.SUSPEND)
+_DISPLAY_NAME = "workflows.argoproj.io/display-name"
 
 
 
@@ -410,6 +411,11 @@ class Pass:
             processed = leaves.process_args(self, template, call, retries=None)
         except WorkflowError as e:
             return self._error_node(call, node, str(e))
+        resolved_raw = processed.template.raw
+        display = ((resolved_raw.get("annotations") or {}).get(_DISPLAY_NAME)
+                   or (processed.template.metadata.get("annotations") or {}).get(_DISPLAY_NAME))
+        if display:
+            call.display_name = str(display)  # Argo's workflows.argoproj.io/display-name annotation
         resolved = processed.template
         if node is None:
             gate = gates.memo_gate(self, call, resolved)

@@ -33,6 +33,17 @@ if TYPE_CHECKING:
 _SINGLE_TAG = re.compile(r"{{\s*([^{}=][^{}]*?)\s*}}")
 
 
+FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"
+
+
+def failed_fast(p: Pass, boundary_id: NodeId) -> bool:
+    """Argo's checkParallelism failFast branch: a failFast template with a failed child and
+    nothing left running under it fails instead of starting more children."""
+    limits = p.memo.get(("boundary", boundary_id))
+    return bool(limits and limits[1] and p.tree.unsuccessful_children[boundary_id] > 0
+                and p.tree.active_children[boundary_id] == 0)
+
+
 def continues_on(step: Step | None, phase: NodePhase) -> bool:
     """Does ``continueOn`` let the parent carry on although this child ended in ``phase``?"""
     if step is None or step.continue_on is None:
@@ -301,6 +312,8 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
     if new_children:
         p.tree.add_children(sg, new_children)  # once: a 10,000-item group stays linear
     sg = p.tree.by_id(sg.id)
+    if waiting and failed_fast(p, steps_node.id):
+        return p.tree.mark(sg, NodePhase.FAILED, FAIL_FAST_MESSAGE)
     completed = not waiting
     for child_id in sg.children:
         child = p.tree.by_id(child_id)
