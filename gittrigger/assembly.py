@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, cast
 
+from gittrigger.repos import FileSecrets, GitRepos
 from gittrigger.settings import Settings
 from workflows.engine import Engine
 from workflows.errors import NotFound
@@ -84,6 +85,9 @@ async def assemble(
             network=cast(Literal["host", "none"], settings.executor.network),
             grace_period=settings.executor.grace_period_seconds,
             extra_path=settings.executor.extra_path,
+            # `git` input artifacts: pygit2 with one bare mirror per repository under the data dir,
+            # credentials from the secrets dir laid out like a mounted Secret.
+            fetcher=GitRepos(cache_dir=data_dir / "git", secrets=FileSecrets(settings.sources.secrets_dir)),
         )
         engine = Engine(store=store, executor=executor, templates=templates, memo_cache=store)
         try:
