@@ -21,7 +21,7 @@ from workflows.engine import Engine
 from workflows.errors import NotFound
 from workflows.executors.artifacts import LocalArtifactStore
 from workflows.executors.local import LocalExecutor
-from workflows.loading import load_paths, parse_sourced
+from workflows.loading import MAX_BYTES, load_paths, parse_sourced
 from workflows.model import wire
 from workflows.model.spec import ObjectKind, Workflow
 from workflows.resolution import DictTemplateGetter
@@ -42,12 +42,13 @@ class Parts:
     templates: DictTemplateGetter
 
 
-def templates_in(paths: Sequence[Path]) -> list[Workflow]:
+def templates_in(paths: Sequence[Path], *, max_bytes: int = MAX_BYTES) -> list[Workflow]:
     """The WorkflowTemplates and ClusterWorkflowTemplates in the given files/folders, parsed.
 
     Raises the loader's InvalidSpec/TooLarge (naming the file) on the first bad one.
     """
-    return [parse_sourced(source, raw) for source, raw in load_paths(paths) if raw.get("kind") in TEMPLATE_KINDS]
+    return [parse_sourced(source, raw) for source, raw in load_paths(paths, max_bytes=max_bytes)
+            if raw.get("kind") in TEMPLATE_KINDS]
 
 
 @contextlib.asynccontextmanager
@@ -59,7 +60,8 @@ async def assemble(
     ``templates_from`` are files or folders whose (Cluster)WorkflowTemplates serve ``templateRef``s,
     on top of those already in the store's objects. ``memory=True`` keeps state in memory only.
     """
-    templates = DictTemplateGetter(templates_in(templates_from))  # bad files fail before opening anything
+    # Bad files fail before anything is opened.
+    templates = DictTemplateGetter(templates_in(templates_from, max_bytes=settings.sources.max_manifest_bytes))
     data_dir = settings.store.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     store: SqliteStore | MemoryStore

@@ -110,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _lint(paths: Sequence[Path]) -> int:
-    problems = lint_paths(paths)
+    limit = load_settings(env=os.environ).sources.max_manifest_bytes
+    problems = lint_paths(paths, max_bytes=limit)
     for line in problems:
         print(line)
     if problems:
@@ -142,19 +143,19 @@ def _run_command(args: argparse.Namespace) -> int:
         "store.data_dir": args.data_dir, "executor.isolation": args.isolation,
     })
     configure_logging(json=settings.log.json, level=settings.log.level)
-    source, manifest = _the_workflow(args.file)
+    source, manifest = _the_workflow(args.file, max_bytes=settings.sources.max_manifest_bytes)
     return asyncio.run(_run(
         settings, source=source, manifest=manifest, templates=[args.file, *args.template],
         parameters=parameters, entrypoint=args.entrypoint, output=args.output,
     ))
 
 
-def _the_workflow(file: Path) -> tuple[str, dict[str, Any]]:
+def _the_workflow(file: Path, *, max_bytes: int) -> tuple[str, dict[str, Any]]:
     if not file.exists():
         raise _Usage(f"{file}: no such file")
     if file.is_dir():
         raise _Usage(f"{file}: is a directory; give the file holding the Workflow")
-    found = [(source, doc) for source, doc in load_paths([file]) if doc.get("kind") == "Workflow"]
+    found = [(source, doc) for source, doc in load_paths([file], max_bytes=max_bytes) if doc.get("kind") == "Workflow"]
     if len(found) != 1:
         raise _Usage(f"{file}: expected exactly one Workflow document, found {len(found)}")
     return found[0]
@@ -293,7 +294,7 @@ def _serve_command(args: argparse.Namespace) -> int:
 
     check_host(settings)
     if args.check:
-        problems = lint_paths(manifest_paths(settings))
+        problems = lint_paths(manifest_paths(settings), max_bytes=settings.sources.max_manifest_bytes)
         for line in problems:
             print(line, file=sys.stderr)
         if problems:

@@ -25,7 +25,7 @@ from gittrigger.assembly import Parts, assemble
 from gittrigger.http.app import make_app
 from gittrigger.settings import Settings
 from workflows.errors import InvalidSpec
-from workflows.loading import load_paths, parse_sourced
+from workflows.loading import MAX_BYTES, load_paths, parse_sourced
 from workflows.model.spec import ObjectKind
 
 log = structlog.get_logger("gittrigger.runtime")
@@ -59,13 +59,14 @@ def check_host(settings: Settings) -> None:
                                          "so only loopback addresses (127.0.0.1, ::1, localhost) are allowed")
 
 
-async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str) -> Counter[str]:
+async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
+                         max_bytes: int = MAX_BYTES) -> Counter[str]:
     """Store the (Cluster)WorkflowTemplates and CronWorkflows found; count every kind seen.
 
     Invalid documents raise (InvalidSpec naming the file): a server must not start half-configured.
     """
     counts: Counter[str] = Counter()
-    for source, raw in load_paths(paths):
+    for source, raw in load_paths(paths, max_bytes=max_bytes):
         kind = str(raw.get("kind") or "")
         counts[kind or "(no kind)"] += 1
         if kind not in STORED_KINDS:
@@ -92,7 +93,8 @@ async def serve(settings: Settings) -> None:
         async with assemble(settings) as parts:
             paths = manifest_paths(settings)
             # Templates first: resumed runs may reference them.
-            counts = await load_manifests(parts, paths, namespace=settings.engine.namespace)
+            counts = await load_manifests(parts, paths, namespace=settings.engine.namespace,
+                                          max_bytes=settings.sources.max_manifest_bytes)
             resumed = await parts.engine.resume_all()
             log.info("manifests loaded", paths=[str(p) for p in paths], resumed=resumed,
                      **{kind: counts[kind] for kind in sorted(counts)})

@@ -65,6 +65,7 @@ class SourceSettings:
 
     manifest_paths: tuple[Path, ...] = ()
     secrets_dir: Path = Path(".gittrigger/secrets")
+    max_manifest_bytes: int = 2 * 1024 * 1024  # a larger manifest file is refused
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +203,7 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
     "sources": {
         "manifest_paths": _Field("GITTRIGGER_MANIFEST_PATHS", _paths, relative_to_file=True),
         "secrets_dir": _Field("GITTRIGGER_SECRETS_DIR", _path, relative_to_file=True),
+        "max_manifest_bytes": _Field("GITTRIGGER_MAX_MANIFEST_BYTES", _int_range(1024, 1 << 30)),
     },
     "log": {
         "level": _Field("GITTRIGGER_LOG_LEVEL", _choice(*LOG_LEVELS)),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from workflows.errors import InvalidSpec, WorkflowError
-from workflows.loading import load_paths, manifest_files, parse_sourced
+from workflows.loading import MAX_BYTES, load_paths, manifest_files, parse_sourced
 from workflows.model.spec import ObjectKind, Workflow
 from workflows.resolution import DictTemplateGetter
 from workflows.validation import validate
@@ -23,7 +23,9 @@ from workflows.validation import validate
 _KINDS: Final = frozenset(kind.value for kind in ObjectKind)
 
 
-def lint_paths(paths: Sequence[Path], *, getter_extra: Iterable[Workflow] = ()) -> list[str]:
+def lint_paths(
+    paths: Sequence[Path], *, getter_extra: Iterable[Workflow] = (), max_bytes: int = MAX_BYTES
+) -> list[str]:
     """``<file>: <field path>: <message>`` for every problem; empty when everything is valid.
 
     ``getter_extra`` are further (Cluster)WorkflowTemplates that references may name, e.g. from
@@ -33,7 +35,7 @@ def lint_paths(paths: Sequence[Path], *, getter_extra: Iterable[Workflow] = ()) 
     objects: list[tuple[str, Workflow]] = []
     for file in manifest_files(paths):
         try:
-            documents = load_paths([file])
+            documents = load_paths([file], max_bytes=max_bytes)
         except WorkflowError as e:
             lines.append(str(e) if str(e).startswith(str(file)) else f"{file}: {e}")
             continue

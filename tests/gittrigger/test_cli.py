@@ -193,3 +193,15 @@ def test_lint_folder_and_missing_file(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "missing.yaml: cannot read" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_manifest_size_limit_is_a_setting(tmp_path: Path) -> None:
+    """GITTRIGGER_MAX_MANIFEST_BYTES bounds what run and lint read; the error names the file."""
+    big = tmp_path / "big.yaml"
+    big.write_text("x: " + "a" * 5000 + "\n")
+    env = {**os.environ, "GITTRIGGER_MAX_MANIFEST_BYTES": "2048"}
+    for args in (["lint", str(big)], ["run", str(big)]):
+        proc = subprocess.run([sys.executable, "-m", "gittrigger", *args], env=env, capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path)
+        assert proc.returncode in (1, 2), proc
+        assert f"{big}: 5004 bytes is over the limit of 2048 bytes" in proc.stdout + proc.stderr
