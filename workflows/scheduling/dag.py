@@ -20,7 +20,7 @@ from workflows.model.spec import Step, Template
 from workflows.model.status import NodeIO, NodePhase, NodeStatus, NodeType
 from workflows.resolution import TemplateScope
 from workflows.scheduling import expansion, outputs
-from workflows.scheduling.leaves import Processed, node_template_fields, parallelism_allows, register_boundary
+from workflows.scheduling.leaves import Processed, node_template_fields, open_scope, parallelism_allows
 from workflows.scheduling.scope import Scope
 from workflows.scheduling.steps import (
     FAIL_FAST_MESSAGE,
@@ -124,15 +124,9 @@ def shape_of(p: Pass, template: Template, *, path: str) -> Shape:
 def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed,
                 node: NodeStatus | None) -> NodeStatus | None:
     template = processed.template
+    node = open_scope(p, call, holder, processed, node, NodeType.DAG)
     if node is None:
-        if not parallelism_allows(p, call, leaf=False):
-            return None
-        node = p.tree.create(call.name, NodeType.DAG, display_name=call.display_name or call.name,
-                             boundary_id=call.boundary_id, phase=NodePhase.RUNNING, hooked=call.hooked,
-                             **node_template_fields(holder, template))
-        if not processed.inputs.empty:
-            node = p.tree.update(node, inputs=processed.inputs)
-    register_boundary(p, node, template)
+        return None
     try:
         shape = shape_of(p, template, path=call.path)
     except WorkflowError as e:

@@ -201,6 +201,21 @@ def register_boundary(p: Pass, node: NodeStatus, template: Template) -> None:
     p.memo[("boundary", node.id)] = (limit, bool(template.fail_fast))
 
 
+def open_scope(p: Pass, call: Call, holder: TemplateScope, processed: Processed, node: NodeStatus | None,
+               type_: NodeType) -> NodeStatus | None:
+    """The Steps or DAG node of a call, created Running when its turn has come (None: not yet);
+    its parallelism and failFast are registered for its children's checks."""
+    if node is None:
+        if not parallelism_allows(p, call, leaf=False):
+            return None
+        node = p.tree.create(call.name, type_, display_name=call.display_name or call.name,
+                             boundary_id=call.boundary_id, phase=NodePhase.RUNNING, hooked=call.hooked,
+                             inputs=None if processed.inputs.empty else processed.inputs,
+                             **node_template_fields(holder, processed.template))
+    register_boundary(p, node, processed.template)
+    return node
+
+
 def _pod_deadline(template: Template, node: NodeStatus, *, path: str) -> datetime | None:
     seconds: list[timedelta] = []
     if template.active_deadline_seconds is not None:

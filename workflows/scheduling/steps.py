@@ -22,7 +22,7 @@ from workflows.model.status import NodePhase, NodeStatus, NodeType
 from workflows.resolution import TemplateScope
 from workflows.scheduling import expansion, outputs
 from workflows.scheduling.commands import StopPod
-from workflows.scheduling.leaves import Processed, node_template_fields, parallelism_allows, register_boundary
+from workflows.scheduling.leaves import Processed, node_template_fields, open_scope
 from workflows.scheduling.scope import Scope
 from workflows.scheduling.tree import fulfilled
 from workflows.templating import substitute
@@ -166,15 +166,9 @@ def run_exit_hook(p: Pass, step: Step, child: NodeStatus, *, prefix: str, scope:
 def execute_steps(p: Pass, call: Call, holder: TemplateScope, processed: Processed,
                   node: NodeStatus | None) -> NodeStatus | None:
     template = processed.template
+    node = open_scope(p, call, holder, processed, node, NodeType.STEPS)
     if node is None:
-        if not parallelism_allows(p, call, leaf=False):
-            return None
-        node = p.tree.create(call.name, NodeType.STEPS, display_name=call.display_name or call.name,
-                             boundary_id=call.boundary_id, phase=NodePhase.RUNNING, hooked=call.hooked,
-                             **node_template_fields(holder, template))
-        if not processed.inputs.empty:
-            node = p.tree.update(node, inputs=processed.inputs)
-    register_boundary(p, node, template)
+        return None
     scope = p.workflow_scope(processed.inputs)
     last_group: NodeStatus | None = None
     for i, group in enumerate(template.steps):
