@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from gittrigger.logs import configure_logging
+from gittrigger.process import tune_gc
 from workflows.engine import Engine
 from workflows.executors import processes
 from workflows.executors.artifacts import LocalArtifactStore
@@ -434,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", default="memory", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     configure_logging(json=True, level="info", stream=sys.stderr)  # as the server logs; stdout is the report
+    tune_gc()  # as the server process tunes its collector
     if args.child_items is not None:
         result = asyncio.run(items_child(args.child_items, args.store, args.profile))
         print(json.dumps(result))

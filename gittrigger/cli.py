@@ -27,6 +27,7 @@ import yaml  # only for ``-o yaml``; reading YAML stays in the loaders
 from gittrigger import display
 from gittrigger.assembly import assemble
 from gittrigger.logs import configure_logging
+from gittrigger.process import tune_gc
 from gittrigger.settings import Settings, load_settings
 from workflows.errors import ErrorCode, InvalidSpec, Problems, WorkflowError
 from workflows.linting import lint_paths
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     args = build_parser().parse_args(argv)
+    tune_gc()
     try:
         if args.command == "lint":
             return _lint(args.paths)
