@@ -106,14 +106,17 @@ def _parents(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
 
 def _sort_key(
     nodes: Mapping[str, Mapping[str, Any]], *, parent: str | None, node_id: str, created: Mapping[str, int]
-) -> tuple[int, str, int]:
+) -> tuple[int, str, str, int]:
     """Position in the parent's ``children`` (creation order), then start time, then ``status.nodes`` order.
 
     Times have 1 s resolution, so they cannot order siblings on their own.
     """
     listed = list(nodes[parent].get("children") or ()) if parent is not None else []
     position = listed.index(node_id) if node_id in listed else len(listed)
-    return (position, str(nodes[node_id].get("startedAt") or "~"), created[node_id])
+    # Stores list nodes by id (a hash), so creation order is lost there: the name orders DAG tasks
+    # started in the same second (A, B, C rather than hash order).
+    return (position, str(nodes[node_id].get("startedAt") or "~"), str(nodes[node_id].get("name") or ""),
+            created[node_id])
 
 
 def _shown_children(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str | None, list[str]]:
