@@ -1,0 +1,266 @@
+"""
+The SQLite event log: every accepted delivery, its dispatch state and its audit trail, in one file.
+
+Implements :class:`sensors.eventlog.EventLog`. Opened by the process runtime
+(``log = await SqliteEventLog.open(path)`` ... ``await log.close()``); written by the webhook edge
+and the event sources (``append`` before the 2xx, ``reject``), read by
+:class:`sensors.dispatcher.Dispatcher` and the audit API.
+
+Durability: WAL with ``synchronous=FULL``, one transaction (one WAL fsync) per call, nothing
+batched, because a 2xx tells the host it need not retry: once ``append`` returns, the event
+survives SIGKILL and power loss. One connection, used from ``asyncio.to_thread`` under a lock
+(SQLite serializes writers anyway; the to_thread keeps the fsync off the event loop).
+Redeliveries hit the unique index on ``(source_name, delivery_id)`` (NULL delivery ids never
+collide, so events without one are never deduplicated). ``sqlite3`` errors never leave this
+module: each becomes :class:`~workflows.errors.Unavailable` (the edge answers 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Final, Self, TypeVar
+
+import structlog
+
+from sensors.eventlog import AuditEntry, StoredEvent
+from sensors.events import Event
+from workflows.errors import NotFound, Unavailable, WorkflowError
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, source_name TEXT NOT NULL,
+    event_name TEXT NOT NULL, source_kind TEXT NOT NULL, delivery_id TEXT, received_at TEXT NOT NULL,
+    dispatched INTEGER NOT NULL DEFAULT 0, dispatched_at TEXT, body TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS events_delivery ON events (source_name, delivery_id);
+CREATE INDEX IF NOT EXISTS events_by_id ON events (event_id, seq);
+CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE dispatched = 0;
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+    detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_by_event ON audit (seq, id);
+CREATE TABLE IF NOT EXISTS rejections (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, source_kind TEXT NOT NULL, source_name TEXT NOT NULL,
+    event_name TEXT NOT NULL, delivery_id TEXT, reason TEXT NOT NULL, received_at TEXT NOT NULL);
+"""
+_COLUMNS: Final = "seq, source_kind, delivery_id, received_at, dispatched, body"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqliteEventLog:
+    """The durable event log. Build it with :meth:`open`; end it with :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utcnow,
+                 busy_timeout_s: float = 5.0) -> None:
+        self.path = os.fspath(path)
+        self._clock = clock
+        self._busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utcnow,
+                   busy_timeout_s: float = 5.0) -> SqliteEventLog:
+        """Open (creating if needed) the log at ``path``; raises Unavailable when it cannot."""
+        self = cls(path, clock=clock, busy_timeout_s=busy_timeout_s)
+        await asyncio.to_thread(self._connect)
+        return self
+
+    async def close(self) -> None:
+        """Close the connection; call once no other call is in flight. Idempotent."""
+        await asyncio.to_thread(self._disconnect)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- EventLog ---------------------------------------------------------------------------
+
+    async def append(self, event: Event, *, source_kind: str, delivery_id: str | None,
+                     received_at: datetime) -> tuple[StoredEvent, bool]:
+        """Store ``event`` (one fsync'd transaction) unless its delivery id is known already."""
+        body = event.to_cloudevent_json()
+        at = _iso(received_at)
+
+        def write(conn: sqlite3.Connection) -> tuple[StoredEvent, bool]:
+            with conn:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO events (event_id, source_name, event_name, source_kind,"
+                    " delivery_id, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (event.context.id, event.event_source_name, event.event_name, source_kind,
+                     delivery_id, at, body))
+                if cur.rowcount == 1:
+                    seq = cur.lastrowid
+                    assert seq is not None
+                    return StoredEvent(seq=seq, event=event, source_kind=source_kind,
+                                       delivery_id=delivery_id, received_at=received_at), True
+                row = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE source_name = ? AND delivery_id = ?",
+                                   (event.event_source_name, delivery_id)).fetchone()
+                return _with_audit(conn, _stored(row)), False
+
+        return await self._run(write)
+
+    async def reject(self, *, source_kind: str, event_source_name: str, event_name: str,
+                     delivery_id: str | None, reason: str, received_at: datetime) -> None:
+        """Record a refused delivery; a failure to record is logged, never raised."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    "INSERT INTO rejections (source_kind, source_name, event_name, delivery_id, reason,"
+                    " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (source_kind, event_source_name, event_name, delivery_id, reason, _iso(received_at)))
+
+        try:
+            await self._run(write)
+        except WorkflowError as exc:
+            log.warning("rejection not recorded", source=event_source_name, delivery=delivery_id,
+                        error=str(exc))
+
+    async def pending(self, *, limit: int = 100) -> Sequence[StoredEvent]:
+        """Undispatched events, oldest first, with their audit trails (what was done before a crash)."""
+
+        def read(conn: sqlite3.Connection) -> list[StoredEvent]:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE dispatched = 0 ORDER BY seq LIMIT ?",
+                                (limit,)).fetchall()
+            return _with_audits(conn, [_stored(r) for r in rows])
+
+        return await self._run(read)
+
+    async def mark_dispatched(self, seq: int) -> None:
+        """Flag ``seq`` dispatched, at the clock's time (a no-op for an unknown seq)."""
+        at = _iso(self._clock())
+
+        def write(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute("UPDATE events SET dispatched = 1, dispatched_at = ? WHERE seq = ?", (at, seq))
+
+        await self._run(write)
+
+    async def audit(self, seq: int, entry: AuditEntry) -> None:
+        """Append one audit fact to event ``seq``."""
+        detail = json.dumps(dict(entry.detail), separators=(",", ":"), ensure_ascii=False, default=str)
+
+        def write(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute("INSERT INTO audit (seq, at, kind, detail) VALUES (?, ?, ?, ?)",
+                             (seq, _iso(entry.at), entry.kind, detail))
+
+        await self._run(write)
+
+    async def get(self, event_id: str) -> StoredEvent:
+        """The newest event with context id ``event_id`` (a replay may reuse it), with its audit trail."""
+
+        def read(conn: sqlite3.Connection) -> StoredEvent | None:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE event_id = ? ORDER BY seq DESC LIMIT 1",
+                               (event_id,)).fetchone()
+            return None if row is None else _with_audit(conn, _stored(row))
+
+        found = await self._run(read)
+        if found is None:
+            raise NotFound("event", event_id)
+        return found
+
+    async def list(self, *, limit: int = 50, before_seq: int | None = None) -> Sequence[StoredEvent]:
+        """Newest first, with audit trails; page with ``before_seq``."""
+
+        def read(conn: sqlite3.Connection) -> list[StoredEvent]:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                                (before_seq if before_seq is not None else 2**63 - 1, limit)).fetchall()
+            return _with_audits(conn, [_stored(r) for r in rows])
+
+        return await self._run(read)
+
+    async def rejections(self, *, limit: int = 50) -> Sequence[dict[str, Any]]:
+        """The newest refused deliveries (not part of the EventLog seam; for the audit API)."""
+
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT source_kind, source_name, event_name, delivery_id, reason, received_at"
+                " FROM rejections ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            keys = ("source_kind", "event_source_name", "event_name", "delivery_id", "reason", "received_at")
+            return [dict(zip(keys, row, strict=True)) for row in rows]
+
+        return await self._run(read)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"event log {self.path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise Unavailable(f"event log {self.path}: {exc}") from exc
+        self._conn = conn
+
+    def _disconnect(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    raise Unavailable(f"event log {self.path} is closed")
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                raise Unavailable(f"event log {self.path}: {exc}") from exc
+            except OSError as exc:
+                raise Unavailable(f"event log {self.path}: {exc.strerror}") from exc
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _stored(row: tuple[Any, ...]) -> StoredEvent:
+    seq, source_kind, delivery_id, received_at, dispatched, body = row
+    return StoredEvent(seq=seq, event=Event.from_json(body), source_kind=source_kind, delivery_id=delivery_id,
+                       received_at=datetime.fromisoformat(received_at), dispatched=bool(dispatched))
+
+
+def _entries(conn: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, list[AuditEntry]]:
+    out: dict[int, list[AuditEntry]] = {}
+    if not seqs:
+        return out
+    marks = ",".join("?" * len(seqs))
+    for seq, at, kind, detail in conn.execute(
+            f"SELECT seq, at, kind, detail FROM audit WHERE seq IN ({marks}) ORDER BY seq, id", tuple(seqs)):
+        out.setdefault(seq, []).append(AuditEntry(at=datetime.fromisoformat(at), kind=kind,
+                                                  detail=json.loads(detail)))
+    return out
+
+
+def _with_audits(conn: sqlite3.Connection, events: list[StoredEvent]) -> list[StoredEvent]:
+    entries = _entries(conn, [e.seq for e in events])
+    return [replace(e, audit=tuple(entries.get(e.seq, ()))) for e in events]
+
+
+def _with_audit(conn: sqlite3.Connection, event: StoredEvent) -> StoredEvent:
+    return _with_audits(conn, [event])[0]
+

@@ -1,0 +1,211 @@
+"""
+The event log: SQLite (durable, real files, a SIGKILLed writer) and the in-memory twin, same contract.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gittrigger.eventlog import SqliteEventLog
+from sensors.eventlog import AuditEntry, EventLog
+from sensors.eventlog_memory import MemoryEventLog
+from sensors.events import Event, EventContext
+from workflows.errors import NotFound, Unavailable
+
+T0 = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def event(event_id: str = "e1", *, source: str = "github", data: Any = None) -> Event:
+    return Event(
+        context=EventContext(id=event_id, source=source, type="push", subject="push", time=T0),
+        data=data if data is not None else {"body": {"ref": "refs/heads/main", "msg": "fix \"it\"\n{{x}} $(rm)"}},
+        event_source_name=source,
+        event_name="push",
+    )
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def elog(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventLog]:
+    if request.param == "memory":
+        yield MemoryEventLog()
+        return
+    opened = await SqliteEventLog.open(tmp_path / "events.db", clock=lambda: T0)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_append_round_trips_the_event(elog: EventLog) -> None:
+    """What comes back from get is the event that went in, data intact."""
+    stored, created = await elog.append(event(), source_kind="github", delivery_id="d1", received_at=T0)
+    assert created
+    got = await elog.get("e1")
+    assert got.seq == stored.seq
+    assert got.event == event()
+    assert (got.source_kind, got.delivery_id, got.received_at, got.dispatched) == ("github", "d1", T0, False)
+
+
+async def test_redelivery_returns_the_original(elog: EventLog) -> None:
+    """Same source and delivery id: no second record, the first one comes back."""
+    first, _ = await elog.append(event("e1"), source_kind="github", delivery_id="d1", received_at=T0)
+    again, created = await elog.append(event("e2"), source_kind="github", delivery_id="d1",
+                                       received_at=T0 + timedelta(seconds=5))
+    assert not created
+    assert again.seq == first.seq
+    assert again.event.context.id == "e1"
+    assert [e.seq for e in await elog.pending()] == [first.seq]
+
+
+async def test_dedupe_is_per_source_and_skips_missing_ids(elog: EventLog) -> None:
+    """Another source may reuse a delivery id; events without one are never deduplicated."""
+    _, a = await elog.append(event("e1", source="github"), source_kind="github", delivery_id="d1", received_at=T0)
+    _, b = await elog.append(event("e2", source="gitea"), source_kind="gitea", delivery_id="d1", received_at=T0)
+    _, c = await elog.append(event("e3"), source_kind="calendar", delivery_id=None, received_at=T0)
+    _, d = await elog.append(event("e4"), source_kind="calendar", delivery_id=None, received_at=T0)
+    assert (a, b, c, d) == (True, True, True, True)
+
+
+async def test_pending_until_dispatched(elog: EventLog) -> None:
+    """pending is oldest first, honours limit and forgets dispatched events."""
+    seqs = [(await elog.append(event(f"e{i}"), source_kind="github", delivery_id=f"d{i}", received_at=T0))[0].seq
+            for i in range(3)]
+    assert [e.seq for e in await elog.pending()] == seqs
+    assert [e.seq for e in await elog.pending(limit=2)] == seqs[:2]
+    await elog.mark_dispatched(seqs[0])
+    assert [e.seq for e in await elog.pending()] == seqs[1:]
+    assert (await elog.get("e0")).dispatched
+
+
+async def test_audit_entries_keep_their_order(elog: EventLog) -> None:
+    """Audit facts come back in the order they were recorded, with their JSON detail."""
+    stored, _ = await elog.append(event(), source_kind="github", delivery_id="d1", received_at=T0)
+    kinds = ["received", "filter", "submitted", "status-reported", "filter"]
+    for i, kind in enumerate(kinds):
+        await elog.audit(stored.seq, AuditEntry(at=T0 + timedelta(seconds=i), kind=kind,
+                                                detail={"i": i, "sensor": "ci", "reasons": ["a", "b"]}))
+    got = await elog.get("e1")
+    assert [a.kind for a in got.audit] == kinds
+    assert [a.detail["i"] for a in got.audit] == list(range(5))
+    assert got.audit[2].at == T0 + timedelta(seconds=2)
+    assert got.audit[0].detail["reasons"] == ["a", "b"]
+    assert [a.kind for a in (await elog.pending())[0].audit] == kinds
+
+
+async def test_list_pages_newest_first(elog: EventLog) -> None:
+    """before_seq = the last seq of a page gives the next page, until empty."""
+    for i in range(5):
+        await elog.append(event(f"e{i}"), source_kind="github", delivery_id=f"d{i}", received_at=T0)
+    page1 = await elog.list(limit=2)
+    page2 = await elog.list(limit=2, before_seq=page1[-1].seq)
+    page3 = await elog.list(limit=2, before_seq=page2[-1].seq)
+    page4 = await elog.list(limit=2, before_seq=page3[-1].seq)
+    ids = [e.event.context.id for page in (page1, page2, page3) for e in page]
+    assert ids == ["e4", "e3", "e2", "e1", "e0"]
+    assert list(page4) == []
+
+
+async def test_get_unknown_is_not_found(elog: EventLog) -> None:
+    with pytest.raises(NotFound):
+        await elog.get("nope")
+
+
+async def test_get_finds_the_newest_of_a_reused_id(elog: EventLog) -> None:
+    """A replay may store the same context id again; get returns the newest."""
+    await elog.append(event("e1"), source_kind="github", delivery_id="d1", received_at=T0)
+    replayed, _ = await elog.append(event("e1"), source_kind="replay", delivery_id=None, received_at=T0)
+    assert (await elog.get("e1")).seq == replayed.seq
+
+
+async def test_reject_is_recorded_and_never_raises(elog: EventLog) -> None:
+    await elog.reject(source_kind="github", event_source_name="github", event_name="push", delivery_id="d9",
+                      reason="signature mismatch", received_at=T0)
+    if isinstance(elog, SqliteEventLog):
+        rows = await elog.rejections()
+        assert rows[0]["reason"] == "signature mismatch"
+        await elog.close()  # a closed log cannot store: reject still does not raise
+        await elog.reject(source_kind="github", event_source_name="github", event_name="push",
+                          delivery_id="d9", reason="x", received_at=T0)
+    else:
+        assert isinstance(elog, MemoryEventLog)
+        assert elog.rejected[0]["reason"] == "signature mismatch"
+
+
+async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
+    """Events, dispatch flags and audits are on disk: a new instance sees them."""
+    path = tmp_path / "events.db"
+    async with await SqliteEventLog.open(path) as first:
+        a, _ = await first.append(event("e1"), source_kind="github", delivery_id="d1", received_at=T0)
+        b, _ = await first.append(event("e2"), source_kind="github", delivery_id="d2", received_at=T0)
+        await first.mark_dispatched(a.seq)
+        await first.audit(b.seq, AuditEntry(at=T0, kind="filter", detail={"sensor": "ci"}))
+    async with await SqliteEventLog.open(path) as second:
+        assert [e.seq for e in await second.pending()] == [b.seq]
+        assert (await second.pending())[0].audit[0].detail == {"sensor": "ci"}
+        _, created = await second.append(event("e1"), source_kind="github", delivery_id="d1", received_at=T0)
+        assert not created
+
+
+async def test_sqlite_errors_become_unavailable(tmp_path: Path) -> None:
+    """A path that cannot hold a database, and a closed log, both answer Unavailable (-> 503)."""
+    with pytest.raises(Unavailable):
+        await SqliteEventLog.open(tmp_path / "missing-dir" / "events.db")
+    closed = await SqliteEventLog.open(tmp_path / "events.db")
+    await closed.close()
+    with pytest.raises(Unavailable):
+        await closed.append(event(), source_kind="github", delivery_id="d1", received_at=T0)
+
+
+CHILD = textwrap.dedent("""
+    import asyncio, sys, time
+    from datetime import UTC, datetime
+    from gittrigger.eventlog import SqliteEventLog
+    from sensors.events import Event
+
+    async def main() -> None:
+        log = await SqliteEventLog.open(sys.argv[1])
+        text = sys.stdin.read()
+        stored, created = await log.append(Event.from_json(text), source_kind="github",
+                                           delivery_id="crash-1", received_at=datetime.now(UTC))
+        print(stored.seq, created, flush=True)
+        time.sleep(60)  # killed here: appended and acknowledged, never dispatched
+
+    asyncio.run(main())
+""")
+
+
+async def test_sigkill_after_append_leaves_the_event_pending(tmp_path: Path) -> None:
+    """A writer killed between append and mark_dispatched: after reopen the event is pending."""
+    path = tmp_path / "events.db"
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(event("crash").to_cloudevent_json())
+        proc.stdin.close()
+        line = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert line.split() == ["1", "True"]
+    assert proc.returncode == -signal.SIGKILL
+    async with await SqliteEventLog.open(path) as reopened:
+        pending = await reopened.pending()
+        assert [(e.seq, e.event) for e in pending] == [(1, event("crash"))]
+        _, created = await reopened.append(event("crash"), source_kind="github", delivery_id="crash-1",
+                                           received_at=T0)
+        assert not created
