@@ -42,6 +42,9 @@ logger = structlog.get_logger(__name__)
 
 SOURCE_TYPE: Final = "git"
 ZERO_SHA: Final = "0" * 40
+# GitHub lists at most 2048 commits in a push; a long-lived branch merged into a watched one
+# would otherwise put its whole history into one event.
+MAX_COMMITS: Final = 2048
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
@@ -212,7 +215,7 @@ def push_body(
     url = redact(repo_url)
     path = urlsplit(url).path.strip("/").removesuffix(".git")
     name = path.rsplit("/", 1)[-1] or url
-    listed = [_commit_json(c) for c in commits]
+    listed = [_commit_json(c) for c in commits[-MAX_COMMITS:]]  # the newest, as GitHub keeps them
     return {
         "ref": ref,
         "before": before,

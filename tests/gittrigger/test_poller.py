@@ -17,10 +17,19 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from gittrigger.repos import FileSecrets, GitRepos
+from gittrigger.repos import CommitInfo, FileSecrets, GitRepos
 from gittrigger.sources.envelope import EventParts
 from gittrigger.sources.model import GitPollerSource, SecretRef
-from gittrigger.sources.poller import ZERO_SHA, GitPoller, JsonFileRefState, MemoryRefState, RefState, _creds
+from gittrigger.sources.poller import (
+    MAX_COMMITS,
+    ZERO_SHA,
+    GitPoller,
+    JsonFileRefState,
+    MemoryRefState,
+    RefState,
+    _creds,
+    push_body,
+)
 from gittrigger.sources.pushes import push_summary
 from sensors import gitfilters
 
@@ -248,3 +257,15 @@ def test_secret_references_become_git_credentials() -> None:
     assert (creds.username_secret, creds.password_secret, creds.ssh_private_key_secret) == (
         {"name": "git", "key": "user"}, {"name": "git", "key": "token"}, None)
     assert _creds(GitPollerSource(repo="https://h/r.git")) is None
+
+
+def test_push_body_keeps_the_newest_commits_and_hides_passwords() -> None:
+    """A huge range keeps the newest MAX_COMMITS commits (head last); a password in the URL never shows."""
+    commits = [CommitInfo(sha=f"{i:040x}", message=f"c{i}", author="A", author_email="a@x", timestamp=NOW)
+               for i in range(MAX_COMMITS + 5)]
+    body = push_body(repo_url="https://bot:hunter2@git.example.com/team/app.git", ref="refs/heads/main",
+                     before="1" * 40, after=commits[-1].sha, commits=commits)
+    assert len(body["commits"]) == MAX_COMMITS and body["commits"][0]["id"] == commits[5].sha
+    assert body["head_commit"]["id"] == commits[-1].sha
+    assert body["repository"]["full_name"] == "team/app" and body["repository"]["name"] == "app"
+    assert "hunter2" not in repr(body)
