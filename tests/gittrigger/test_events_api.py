@@ -152,3 +152,19 @@ async def test_a_delivery_is_visible_through_the_api(aiohttp_client: Any, parts:
     assert [(i["id"], i["deliveryId"]) for i in listed["items"]] == [(created["id"], "x-1")]
     shown = await (await client.get(f"{events.PREFIX}/{created['id']}")).json()
     assert shown["event"]["data"]["body"]["after"] == "2222222222222222222222222222222222222222"
+
+
+async def test_an_async_notify_is_awaited(aiohttp_client: Any, parts: Parts, tmp_path: Path,
+                                          event_log: MemoryLog) -> None:
+    """``notify`` may be a coroutine function (an async dispatcher wake-up): it is awaited, not dropped."""
+    woken: list[str] = []
+
+    async def notify() -> None:
+        woken.append("yes")
+
+    settings = load_settings(env={"GITTRIGGER_DATA_DIR": str(tmp_path)})
+    app = make_app(settings, engine=parts.engine, store=parts.store)
+    events.setup(app, log=event_log, notify=notify)
+    client: Client = await aiohttp_client(app)
+    assert (await client.post(f"{events.PREFIX}/ev1/replay")).status == 202
+    assert woken == ["yes"]

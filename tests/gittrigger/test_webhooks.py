@@ -365,6 +365,7 @@ async def test_each_host_signed_delivery_is_accepted_once(
     assert (stored.source_kind, stored.delivery_id, stored.event.context.type) == (kind, delivery, kind)
     assert f"{stored.event.event_source_name}/{stored.event.event_name}" == label
     assert key in stored.event.data["body"]
+    assert SECRETS[secret].decode() not in json.dumps(stored.event.data)  # tokens are masked, never stored
     again = await client.post(path, data=body, headers=headers)
     assert again.status == 200
     assert await again.json() == {"id": stored.event.context.id, "duplicate": True}
