@@ -19,7 +19,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -199,15 +199,22 @@ class CalendarTicker:
             fires = fires[: self._max_catchup]
         if fires:
             self._log.info("calendar catching up", missed=len(fires), since=last.isoformat())
+        delivered = last.astimezone(UTC)
         for fire in fires:
-            await self._deliver(fire)
+            if fire.astimezone(UTC) > delivered:  # the same DST guard as _next_fire
+                await self._deliver(fire)
+                delivered = fire.astimezone(UTC)
         return now
 
     def _next_fire(self, after: datetime) -> datetime:
-        return next(cron.next_fires(
+        fires = cron.next_fires(
             self._spec.schedule, after=after, timezone=self._spec.timezone,
             exclusion_dates=self._spec.exclusion_dates, interval=self._spec.interval,
-        ))
+        )
+        # Strictly later in absolute time (compared in UTC: datetimes sharing a tzinfo compare by
+        # wall clock), because an interval stepped in wall-clock time can land on the
+        # same instant again across a DST change (02:30+01:00 then 03:30+02:00).
+        return next(fire for fire in fires if fire.astimezone(UTC) > after.astimezone(UTC))
 
     async def _deliver(self, fire: datetime) -> None:
         """Emit one fire, retrying until the event log takes it, then persist it as the last tick."""

@@ -190,3 +190,11 @@ async def test_corrupt_state_file_starts_empty(tmp_path: Path) -> None:
     with capture_logs() as logs:
         assert await JsonFileTickState(path).get(KEY) is None
     assert logs[0]["event"] == "state file unreadable, starting empty"
+
+
+async def test_interval_across_a_dst_change_never_fires_the_same_instant_twice() -> None:
+    """Europe/Berlin springs forward at 01:00 UTC on 2024-03-31; each hourly fire is a new instant."""
+    time = FakeTime(datetime(2024, 3, 31, 0, 30, tzinfo=UTC))
+    spec = CalendarSource(interval=timedelta(hours=1), timezone="Europe/Berlin")
+    emit = await run_ticker(spec, time=time, state=MemoryTickState(), want=3)
+    assert len(set(emit.times)) == 3 and emit.times == sorted(emit.times)
