@@ -135,10 +135,13 @@ def _cron(schedule: str, start: datetime) -> Iterator[datetime]:
 
 
 def _every(interval: timedelta, start: datetime) -> Iterator[datetime]:
-    fire = start
+    # Step in UTC: aware datetimes sharing a zone add in wall-clock time, so across a DST change
+    # the same instant would come out twice (02:30+01:00 then 03:30+02:00 in Europe/Berlin).
+    zone = start.tzinfo
+    fire = start.astimezone(UTC).replace(microsecond=0)
     while True:
-        fire = fire.replace(microsecond=0) + interval
-        yield fire
+        fire = fire + interval
+        yield fire.astimezone(zone) if zone is not None else fire
 
 
 def catchup_start(last_fire: datetime, *, now: datetime, max_duration: timedelta | None) -> datetime:

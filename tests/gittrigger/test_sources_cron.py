@@ -195,3 +195,16 @@ def test_calendar_event() -> None:
     assert parts.delivery_id == "2024-05-01T10:30:00Z"
     assert parts.context["id"] == again.context["id"]
     assert {"eventTime"} == set(again.data)
+
+
+def test_interval_fires_are_distinct_instants_across_dst() -> None:
+    """An interval steps in real time: the spring-forward hour yields no instant twice."""
+    from datetime import datetime as _dt
+    from zoneinfo import ZoneInfo
+
+    from gittrigger.sources import cron as _cron
+
+    zone = ZoneInfo("Europe/Berlin")
+    fires = _cron._every(timedelta(hours=1), _dt(2024, 3, 31, 0, 30, tzinfo=zone))
+    instants = [next(fires).timestamp() for _ in range(4)]
+    assert instants == sorted(set(instants)) and instants[1] - instants[0] == 3600
