@@ -31,6 +31,10 @@ from sensors.eventlog_memory import MemoryEventLog
 from sensors.loading import load_sensors
 from tests.sensors.eventkit import FIXTURES, make_event, webhook
 from workflows.engine import Engine
+from workflows.executors.artifacts import LocalArtifactStore
+from workflows.executors.local import LocalExecutor
+from workflows.resolution import DictTemplateGetter
+from workflows.store.memory import MemoryStore
 
 T0 = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 NASTY = 'fix "quotes" and \'single\'\nsecond line {{workflow.name}} $(rm -rf /) `id` ${HOME}'
@@ -433,3 +437,40 @@ async def _true(value: bool) -> bool:
 
 async def _none_pending(elog: EventLog) -> bool:
     return not await elog.pending()
+
+
+@pytest.mark.parametrize("message", [
+    NASTY.replace("{{workflow.name}}", "{{"),
+    pytest.param(NASTY, marks=pytest.mark.xfail(
+        strict=True, reason="engine: {{workflow.name}} inside a substituted parameter value is expanded again")),
+], ids=["quotes-newlines-shell", "braces-naming-a-variable"])
+async def test_real_engine_runs_the_event_value_as_data(tmp_path: Path, message: str) -> None:
+    """SQLite log -> dispatcher -> the real Engine (local executor): the step prints the message unaltered."""
+    store = MemoryStore()
+    data = tmp_path / "data"
+    engine = Engine(store=store, executor=LocalExecutor(data_dir=data, artifacts=LocalArtifactStore(data / "a"),
+                                                        logs=store, isolation="auto"),
+                    templates=DictTemplateGetter())
+    trigger = {"name": "build", "k8s": {"operation": "create", "source": {"resource": {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"generateName": "echo-"},
+        "spec": {"entrypoint": "main", "arguments": {"parameters": [{"name": "message", "value": ""}]},
+                 "templates": [{"name": "main", "container": {
+                     "image": "busybox", "command": ["printf", "%s"],
+                     "args": ["{{workflow.parameters.message}}"]}}]}}},
+        "parameters": [{"src": {"dependencyName": "push", "dataKey": "body.message"},
+                        "dest": "spec.arguments.parameters.0.value"}]}}
+    async with await SqliteEventLog.open(tmp_path / "events.db") as elog:
+        try:
+            await put(elog, {"message": message}, event_id="evt-real")
+            await Dispatcher(log=elog, sensors=[sensor(trigger=trigger)], submitter=engine).drain()
+            [submitted] = (await elog.get("evt-real")).audit[1:]
+            assert submitted.kind == "submitted", submitted.detail
+            done = await engine.wait("default", submitted.detail["workflow"])
+        finally:
+            await engine.close()
+    assert done["spec"]["arguments"]["parameters"][0]["value"] == message
+    assert done["metadata"]["labels"][LABEL_EVENT] == "evt-real"
+    assert done["status"]["phase"] == "Succeeded"
+    await store.flush()
+    lines = [ln.content for _, ln in await store.read(namespace="default", workflow=submitted.detail["workflow"])]
+    assert "\n".join(lines) == message
