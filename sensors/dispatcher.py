@@ -33,6 +33,7 @@ Without ``ops`` groups cannot be observed and are not enforced (the audit entry 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -122,7 +123,8 @@ class Dispatcher:
 
     def __init__(self, *, log: EventLog, sensors: Sequence[Sensor], submitter: Submitter,
                  ops: WorkflowOps | None = None, clock: Callable[[], datetime] = _utcnow,
-                 sleep: Sleep = asyncio.sleep, group_poll_s: float = 1.0, batch: int = 100) -> None:
+                 sleep: Sleep = asyncio.sleep, group_poll_s: float = 1.0, poll_s: float = 5.0,
+                 retry_s: float = 1.0, batch: int = 100) -> None:
         self._log = log
         self._sensors = tuple(sensors)
         self._submitter = submitter
@@ -130,9 +132,11 @@ class Dispatcher:
         self._clock = clock
         self._sleep = sleep
         self._group_poll_s = group_poll_s
+        self._poll_s = poll_s
+        self._retry_s = retry_s
         self._batch = batch
         self._states: dict[tuple[str, str], SensorState] = {}
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self._groups: dict[str, asyncio.Lock] = {}
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._seen: set[int] = set()  # matched in this process; pruned once a later read proves them gone
@@ -178,10 +182,16 @@ class Dispatcher:
         try:
             while not self._closing:
                 self._wake.clear()
-                await self._drain(recovering=recovering)
-                recovering = False
-                if not self._closing:
-                    await self._wake.wait()
+                ok = await self._drain(recovering=recovering)
+                recovering = recovering and not ok
+                if self._closing:
+                    break
+                if not ok:  # the log could not be read: try again soon, notified or not
+                    await self._sleep(self._retry_s)
+                    continue
+                # A notify() wakes at once; the timeout catches appends nobody announced.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
         finally:
             await self._cancel_inflight()
             self._running.set()
@@ -205,7 +215,8 @@ class Dispatcher:
 
     # -- matching ---------------------------------------------------------------------------
 
-    async def _drain(self, *, recovering: bool) -> None:
+    async def _drain(self, *, recovering: bool) -> bool:
+        """Match every pending event not matched yet; False when the log could not be read."""
         while not self._closing:
             self._epoch += 1
             epoch = self._epoch
@@ -214,7 +225,7 @@ class Dispatcher:
                 batch = await self._log.pending(limit=limit)
             except WorkflowError as exc:
                 log.error("event log unreadable", error=str(exc))
-                return
+                return False
             seqs = {e.seq for e in batch}
             if len(batch) < limit:
                 # A complete read that began after these were marked proves they are gone for good.
@@ -225,11 +236,12 @@ class Dispatcher:
             fresh = [e for e in batch if e.seq not in self._seen]
             for stored in fresh:
                 if self._closing:
-                    return
+                    return True
                 self._seen.add(stored.seq)
                 await self._dispatch(stored, recovering=recovering)
             if not fresh or len(batch) < limit:
-                return
+                return True
+        return True
 
     async def _dispatch(self, stored: StoredEvent, *, recovering: bool) -> None:
         now = self._clock()
@@ -298,10 +310,9 @@ class Dispatcher:
             if recovering and await self._already_submitted(stored, sensor, sub):
                 return
             if trigger is not None and trigger.rate_limit is not None and trigger.rate_limit.requests_per_unit:
-                bucket = self._buckets.get((sensor.name, sub.trigger))
-                if bucket is None:
-                    bucket = self._buckets[(sensor.name, sub.trigger)] = _Bucket(trigger.rate_limit,
-                                                                                 clock=self._clock)
+                key = (sensor.namespace, sensor.name, sub.trigger)
+                if (bucket := self._buckets.get(key)) is None:
+                    bucket = self._buckets[key] = _Bucket(trigger.rate_limit, clock=self._clock)
                 if (wait := bucket.reserve()) > 0:
                     await self._sleep(wait)
             if sub.concurrency_group is not None and self._ops is not None:

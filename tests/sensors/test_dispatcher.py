@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from sensors.eventlog_memory import MemoryEventLog
 from sensors.loading import load_sensors
 from tests.sensors.eventkit import FIXTURES, make_event, webhook
 from workflows.engine import Engine
+from workflows.errors import Unavailable
 from workflows.executors.artifacts import LocalArtifactStore
 from workflows.executors.local import LocalExecutor
 from workflows.resolution import DictTemplateGetter
@@ -474,3 +475,36 @@ async def test_real_engine_runs_the_event_value_as_data(tmp_path: Path, message:
     await store.flush()
     lines = [ln.content for _, ln in await store.read(namespace="default", workflow=submitted.detail["workflow"])]
     assert "\n".join(lines) == message
+
+
+class FlakyLog(MemoryEventLog):
+    """pending() fails the first ``failures`` times, as a log on a full disk would."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def pending(self, *, limit: int = 100) -> Sequence[StoredEvent]:
+        if self.failures:
+            self.failures -= 1
+            raise Unavailable("disk I/O error")
+        return await super().pending(limit=limit)
+
+
+async def test_unreadable_log_and_unannounced_events_are_retried() -> None:
+    """A failing read is retried after retry_s; an append nobody notified is found by the poll."""
+    engine = FakeEngine()
+    clock = Clock()
+    elog = FlakyLog(failures=2)
+    await put(elog, {"message": "first"})
+    dispatcher = Dispatcher(log=elog, sensors=[sensor()], submitter=engine, ops=engine, clock=clock,
+                            sleep=clock.sleep, retry_s=3, poll_s=0.02)
+    task = asyncio.create_task(dispatcher.run(), name="dispatcher under test")
+    try:
+        await eventually(lambda: _true(len(engine.runs) == 1), what="dispatched after the log recovered")
+        assert clock.delays == [3, 3]
+        await put(elog, {"message": "quiet"})  # no notify()
+        await eventually(lambda: _true(len(engine.runs) == 2), what="found by the poll")
+    finally:
+        await dispatcher.close()
+        await task
