@@ -442,8 +442,7 @@ async def _none_pending(elog: EventLog) -> bool:
 
 @pytest.mark.parametrize("message", [
     NASTY.replace("{{workflow.name}}", "{{"),
-    pytest.param(NASTY, marks=pytest.mark.xfail(
-        strict=True, reason="engine: {{workflow.name}} inside a substituted parameter value is expanded again")),
+    NASTY,
 ], ids=["quotes-newlines-shell", "braces-naming-a-variable"])
 async def test_real_engine_runs_the_event_value_as_data(tmp_path: Path, message: str) -> None:
     """SQLite log -> dispatcher -> the real Engine (local executor): the step prints the message unaltered."""

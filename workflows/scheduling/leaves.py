@@ -95,7 +95,7 @@ def process_args(p: Pass, template: Template, call: Call, *, retries: int | None
     new = wire.parse_template(raw, path=call.path, require_name=False)
     arts = _input_artifacts(new, call)
     if new.kind in _POD_KINDS and (retries is not None or new.retry_strategy is None):
-        _check_resolved(new)  # a retried template is checked per attempt, when `retries` is known
+        _check_resolved(new, written=template)  # a retried one is checked per attempt, once `retries` is known
     inputs = NodeIO(
         parameters=tuple(values),
         artifacts=tuple(outputs.ref_of(a) for a in arts),
@@ -122,14 +122,22 @@ def _input_artifacts(template: Template, call: Call) -> list[Artifact]:
     return arts
 
 
-def _check_resolved(template: Template) -> None:
-    """A pod may not start with a ``{{...}}`` Argo would have resolved left in its spec."""
-    for body in (template.container, template.container_set, *template.sidecars, *template.init_containers):
-        if not body:
-            continue
-        match = _STRICT.search(repr(dict(body)))
-        if match:
-            raise InvalidSpec("", f"failed to resolve {match.group(0)}")
+def _check_resolved(template: Template, *, written: Template) -> None:
+    """A pod may not start with a ``{{...}}`` Argo would have resolved left in its spec.
+
+    Only tags the template itself was written with count: a value substituted in (a commit
+    message holding ``{{workflow.name}}``) is data and stays as it is.
+    """
+    original = "".join(repr(dict(b)) for b in _bodies(written))
+    for body in _bodies(template):
+        for match in _STRICT.finditer(repr(dict(body))):
+            if match.group(0) in original:
+                raise InvalidSpec("", f"failed to resolve {match.group(0)}")
+
+
+def _bodies(template: Template) -> list[Mapping[str, Any]]:
+    return [b for b in (template.container, template.container_set, *template.sidecars, *template.init_containers)
+            if b]
 
 
 def inputs_scope(p: Pass, inputs: NodeIO) -> Scope:

@@ -51,7 +51,6 @@ from workflows.scheduling.commands import (
 from workflows.scheduling.scope import Scope, go_json, timestamp
 from workflows.scheduling.stored import StoredGetter
 from workflows.scheduling.tree import Tree, fulfilled
-from workflows.templating import substitute
 
 _LEAF_STOP = (NodeType.POD, NodeType.SUSPEND)
 _DISPLAY_NAME = "workflows.argoproj.io/display-name"
@@ -234,7 +233,8 @@ class Pass:
             value = param.value if param.value is not None else param.default
             if value is None:
                 continue
-            value = substitute(value, g, allow_unresolved=True)
+            # Data, never re-scanned: a value from an event (a commit message holding "{{workflow.name}}")
+            # must reach the step as written.
             g[f"workflow.parameters.{param.name}"] = value
             params.append({"name": param.name, "value": value})
         g["workflow.parameters"] = g["workflow.parameters.json"] = go_json(params)
