@@ -24,6 +24,7 @@ from aiohttp import web
 from gittrigger.assembly import Parts, assemble
 from gittrigger.http.app import make_app
 from gittrigger.settings import Settings
+from gittrigger.triggers import start_triggers
 from workflows.errors import InvalidSpec
 from workflows.loading import MAX_BYTES, load_paths, parse_sourced
 from workflows.model.spec import ObjectKind
@@ -98,21 +99,25 @@ async def serve(settings: Settings) -> None:
             resumed = await parts.engine.resume_all()
             log.info("manifests loaded", paths=[str(p) for p in paths], resumed=resumed,
                      **{kind: counts[kind] for kind in sorted(counts)})
-            for kind in EVENT_KINDS:
-                if counts[kind]:
-                    log.info("event manifests found but not active yet", kind=kind, count=counts[kind])
-            runner = web.AppRunner(make_app(settings, engine=parts.engine, store=parts.store), handle_signals=False)
-            await runner.setup()
-            try:
-                site = web.TCPSite(runner, settings.server.host, settings.server.port)
-                await site.start()
-                log.info("server started", host=settings.server.host, port=settings.server.port,
-                         data_dir=str(settings.store.data_dir), executor=settings.executor.kind,
-                         isolation=settings.executor.isolation)
-                await stopping.wait()
-                log.info("server stopping")
-            finally:
-                await runner.cleanup()  # stop accepting, let requests in flight finish
+            limit = settings.sources.max_manifest_bytes
+            event_docs = [(source, raw) for source, raw in load_paths(paths, max_bytes=limit)
+                          if raw.get("kind") in EVENT_KINDS]
+            app = make_app(settings, engine=parts.engine, store=parts.store)
+            async with start_triggers(settings, app=app, engine=parts.engine, store=parts.store,
+                                      documents=event_docs) as triggers:
+                runner = web.AppRunner(app, handle_signals=False)
+                await runner.setup()
+                try:
+                    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+                    await site.start()
+                    log.info("server started", host=settings.server.host, port=settings.server.port,
+                             data_dir=str(settings.store.data_dir), executor=settings.executor.kind,
+                             isolation=settings.executor.isolation, webhook_endpoints=triggers.endpoints,
+                             sensors=triggers.sensors, calendars=triggers.calendars, git_pollers=triggers.pollers)
+                    await stopping.wait()
+                    log.info("server stopping")
+                finally:
+                    await runner.cleanup()  # stop accepting, let requests in flight finish
         log.info("server stopped")
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -53,7 +53,8 @@ PURE = (
 BANNED_IN_PURE = {"asyncio", "logging", "structlog", "time", "aiohttp", "kubernetes_asyncio", "pygit2", "yaml",
                   "subprocess", "socket", "sqlite3"}
 OWNERS = {
-    "aiohttp": ("gittrigger/http/", "gittrigger/runtime.py", "gittrigger/client", "gittrigger/reporting"),
+    "aiohttp": ("gittrigger/http/", "gittrigger/runtime.py", "gittrigger/triggers.py", "gittrigger/client",
+                "gittrigger/reporting"),
     "kubernetes_asyncio": ("workflows/executors/kubernetes.py", "workflows/store/kubernetes.py"),
     "pygit2": ("gittrigger/repos.py",),
     "yaml": ("workflows/loading.py", "sensors/loading.py", "gittrigger/settings.py", "gittrigger/cli",

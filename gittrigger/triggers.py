@@ -1,0 +1,139 @@
+"""
+The trigger half of ``serve``: event log, webhook endpoints, calendar and git sources, dispatcher.
+
+Called by :func:`gittrigger.runtime.serve` with the EventSource and Sensor documents it loaded.
+Every source appends to the one durable event log before anything else happens (webhooks answer
+only after the append), and the dispatcher reads from the log, so a crash between the two loses
+nothing: what was acknowledged but not dispatched is dispatched at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gittrigger.eventlog import SqliteEventLog
+from gittrigger.eventsources import EventSourceRegistry
+from gittrigger.http import webhooks
+from gittrigger.repos import FileSecrets, GitRepos
+from gittrigger.settings import Settings
+from gittrigger.sources.envelope import EventParts
+from gittrigger.sources.model import CalendarSource, GitPollerSource, parse_event_source
+from gittrigger.sources.poller import GitPoller, JsonFileRefState
+from gittrigger.sources.ticker import CalendarTicker, JsonFileTickState
+from sensors.dispatcher import Dispatcher
+from sensors.events import Event
+from sensors.loading import sensors_from_documents
+from workflows.engine import Engine
+from workflows.store.base import ListOptions, WorkflowStore
+
+log = structlog.get_logger("gittrigger.triggers")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StoreOps:
+    """The dispatcher's view of existing runs (WorkflowOps), over the engine and the store."""
+
+    def __init__(self, *, engine: Engine, store: WorkflowStore) -> None:
+        self._engine = engine
+        self._store = store
+
+    async def stop(self, namespace: str, name: str, *, strategy: str) -> None:
+        await self._engine.stop(namespace, name, strategy=strategy)
+
+    async def list_runs(self, namespace: str | None, labels: Mapping[str, str]) -> list[Mapping[str, Any]]:
+        page = await self._store.list(namespace, ListOptions(labels=dict(labels)))
+        return list(page.items)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Triggers:
+    """What ``serve`` holds while running: counts for the start-up log line."""
+
+    endpoints: int
+    sensors: int
+    calendars: int
+    pollers: int
+
+
+@contextlib.asynccontextmanager
+async def start_triggers(
+    settings: Settings,
+    *,
+    app: web.Application,
+    engine: Engine,
+    store: WorkflowStore,
+    documents: Sequence[tuple[str, Mapping[str, Any]]],
+) -> AsyncIterator[Triggers]:
+    """Open the event log, mount the webhook endpoints on ``app`` (before it starts), start the
+    calendar/git sources and the dispatcher; stop them all, in reverse, on exit."""
+    data_dir = settings.store.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secrets = FileSecrets(settings.sources.secrets_dir)
+    sources = [raw for _, raw in documents if raw.get("kind") == "EventSource"]
+    registry = EventSourceRegistry.from_manifests(sources, secrets=secrets)
+    sensors = sensors_from_documents([(s, raw) for s, raw in documents if raw.get("kind") == "Sensor"])
+    event_log = await SqliteEventLog.open(data_dir / "events.db")
+    dispatcher = Dispatcher(log=event_log, sensors=sensors, submitter=engine,
+                            ops=StoreOps(engine=engine, store=store), clock=_utcnow)
+    webhooks.setup(app, registry=registry, log=event_log, notify=dispatcher.notify)
+
+    async def emit(parts: EventParts, *, kind: str, source: str, name: str) -> None:
+        event = Event.from_argo(parts.context, parts.data, event_source_name=source, event_name=name)
+        _, created = await event_log.append(event, source_kind=kind, delivery_id=parts.delivery_id,
+                                            received_at=_utcnow())
+        if created:
+            dispatcher.notify()
+
+    loops: list[tuple[str, Any]] = []
+    ticks = JsonFileTickState(data_dir / "ticks.json")
+    refs = JsonFileRefState(data_dir / "git-refs.json")
+    repos = GitRepos(cache_dir=data_dir / "git", secrets=secrets)
+    for raw in sources:
+        parsed = parse_event_source(raw)
+        for event_name, spec in parsed.events.items():
+            bound = _bind(emit, kind=spec.type, source=parsed.name, name=event_name)
+            if isinstance(spec, CalendarSource):
+                loops.append((f"calendar {parsed.name}/{event_name}", CalendarTicker(
+                    spec=spec, source_name=parsed.name, event_name=event_name, emit=bound, clock=_utcnow,
+                    state=ticks)))
+            elif isinstance(spec, GitPollerSource):
+                loops.append((f"git poller {parsed.name}/{event_name}", GitPoller(
+                    spec=spec, source_name=parsed.name, event_name=event_name, repos=repos, emit=bound,
+                    clock=_utcnow, state=refs)))
+    tasks = [asyncio.create_task(dispatcher.run(), name="sensor dispatcher")]
+    tasks += [asyncio.create_task(loop.run(), name=name) for name, loop in loops]
+    try:
+        yield Triggers(endpoints=len(registry), sensors=len(sensors),
+                       calendars=sum(isinstance(x, CalendarTicker) for _, x in loops),
+                       pollers=sum(isinstance(x, GitPoller) for _, x in loops))
+    finally:
+        for task in tasks[1:]:
+            task.cancel()
+        await dispatcher.close()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await event_log.close()
+
+
+def _bind(emit: Any, *, kind: str, source: str, name: str) -> Any:
+    async def bound(parts: EventParts) -> None:
+        await emit(parts, kind=kind, source=source, name=name)
+
+    return bound
+
+
+__all__ = ["StoreOps", "Triggers", "start_triggers"]
