@@ -22,12 +22,14 @@ from aiohttp import web
 from gittrigger.eventlog import SqliteEventLog
 from gittrigger.eventsources import EventSourceRegistry
 from gittrigger.http import webhooks
+from gittrigger.reporting import StatusReporter
 from gittrigger.repos import FileSecrets, GitRepos
 from gittrigger.settings import Settings
 from gittrigger.sources.envelope import EventParts
 from gittrigger.sources.model import CalendarSource, GitPollerSource, parse_event_source
 from gittrigger.sources.poller import GitPoller, JsonFileRefState
 from gittrigger.sources.ticker import CalendarTicker, JsonFileTickState
+from gittrigger.statuses import CommitStatuses
 from sensors.dispatcher import Dispatcher
 from sensors.events import Event
 from sensors.loading import sensors_from_documents
@@ -87,6 +89,11 @@ async def start_triggers(
     dispatcher = Dispatcher(log=event_log, sensors=sensors, submitter=engine,
                             ops=StoreOps(engine=engine, store=store), clock=_utcnow)
     webhooks.setup(app, registry=registry, log=event_log, notify=dispatcher.notify)
+    reporter = StatusReporter()
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    engine.add_phase_listener(CommitStatuses(
+        events=event_log, sources=sources, secrets=secrets, reporter=reporter,
+        link=lambda namespace, name: f"{base}/workflows/{namespace}/{name}"))
 
     async def emit(parts: EventParts, *, kind: str, source: str, name: str) -> None:
         event = Event.from_argo(parts.context, parts.data, event_source_name=source, event_name=name)
@@ -126,6 +133,7 @@ async def start_triggers(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await reporter.close()
         await event_log.close()
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +53,8 @@ from workflows.validation import validate
 log = structlog.get_logger("workflows.engine")
 
 Key = tuple[str, str]
+# (namespace, name, phase, the run's object without its nodes) -> awaited in an owned task
+PhaseListener = Callable[[str, str, str, RawObject], Awaitable[None]]
 
 
 def utcnow() -> datetime:
@@ -107,6 +109,13 @@ class Engine:
         self._states: dict[Key, _RunState] = {}
         self._locks = _Locks()
         self._closing = False
+        self._listeners: list[PhaseListener] = []
+        self._notices: set[asyncio.Task[None]] = set()
+
+    def add_phase_listener(self, listener: PhaseListener) -> None:
+        """Call ``listener(namespace, name, phase, workflow)`` when a run starts Running and when it
+        finishes (commit statuses, notifications). Errors are logged, never propagated."""
+        self._listeners.append(listener)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -125,6 +134,12 @@ class Engine:
     async def close(self) -> None:
         """Stop every worker and pod (processes are killed); runs stay Running in the store."""
         self._closing = True
+        notices = list(self._notices)
+        for notice in notices:
+            notice.cancel()
+        for notice in notices:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await notice
         workers = list(self._workers.values())
         for task in workers:
             task.cancel()
@@ -333,9 +348,27 @@ class Engine:
             elif isinstance(command, ReleaseLocks):
                 self._locks.release(f"{state.key[0]}/{state.key[1]}/{command.node_id}")
         finished = decision.status.phase.completed
+        if self._listeners and decision.status.phase is not run.status.phase and (
+                finished or decision.status.phase is WorkflowPhase.RUNNING):
+            self._announce(state, decision.status.phase)
         state.needs_write = True
         self._persist_soon(state)
         return finished
+
+    def _announce(self, state: _RunState, phase: WorkflowPhase) -> None:
+        snapshot = {**state.raw, "status": wire.dump_status(replace(state.status, nodes={}))}
+        for listener in self._listeners:
+            task = asyncio.create_task(self._notify_listener(listener, state.key, phase, snapshot),
+                                       name=f"phase listener for {state.key[0]}/{state.key[1]}")
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
+
+    async def _notify_listener(self, listener: PhaseListener, key: Key, phase: WorkflowPhase,
+                               snapshot: RawObject) -> None:
+        try:
+            await listener(key[0], key[1], phase.value, snapshot)
+        except Exception:
+            log.exception("phase listener failed", namespace=key[0], workflow=key[1])
 
     def _granter(self, key: Key, node_id: NodeId) -> Callable[[], None]:
         return lambda: self._post(key, LockAcquired(node_id=node_id))
