@@ -22,6 +22,7 @@ from aiohttp import web
 from gittrigger.eventlog import SqliteEventLog
 from gittrigger.eventsources import EventSourceRegistry
 from gittrigger.http import webhooks
+from gittrigger.http.app import METRICS
 from gittrigger.reporting import StatusReporter
 from gittrigger.repos import FileSecrets, GitRepos
 from gittrigger.settings import Settings
@@ -86,6 +87,9 @@ async def start_triggers(
     registry = EventSourceRegistry.from_manifests(sources, secrets=secrets)
     sensors = sensors_from_documents([(s, raw) for s, raw in documents if raw.get("kind") == "Sensor"])
     event_log = await SqliteEventLog.open(data_dir / "events.db")
+    if (metrics := app.get(METRICS)) is not None:
+        metrics.watch_event_log(event_log)
+        engine.add_phase_listener(metrics.phase_listener)
     dispatcher = Dispatcher(log=event_log, sensors=sensors, submitter=engine,
                             ops=StoreOps(engine=engine, store=store), clock=_utcnow)
     webhooks.setup(app, registry=registry, log=event_log, notify=dispatcher.notify)

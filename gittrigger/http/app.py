@@ -9,11 +9,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from gittrigger.http import argo, keys, middlewares
+from gittrigger.http.webhooks import REGISTRY
+from gittrigger.metrics import CONTENT_TYPE, Metrics, delivery_outcome
 from gittrigger.settings import Settings
 from workflows.engine import Engine
 from workflows.store.base import ListOptions, WorkflowStore
 
 routes = web.RouteTableDef()
+METRICS = web.AppKey("metrics", Metrics)
 
 
 @routes.get("/healthz")
@@ -29,6 +32,25 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition of :class:`gittrigger.metrics.Metrics`."""
+    text = await request.app[METRICS].render()
+    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _count_delivery(request: web.Request, response: web.StreamResponse) -> None:
+    """Count answers of the webhook catch-all (``gittrigger.http.webhooks``) by source and outcome."""
+    if request.match_info.route.name != "webhooks":
+        return
+    registry = request.app.get(REGISTRY)
+    endpoint = registry.lookup(request.path) if registry is not None else None
+    if endpoint is None:
+        return  # no EventSource at this path: not a delivery
+    body = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else None
+    request.app[METRICS].count_delivery(endpoint.label, delivery_outcome(response.status, body))
+
+
 def make_app(settings: Settings, *, engine: Engine, store: WorkflowStore) -> web.Application:
     """The application serving the health endpoints and the Argo workflow API."""
     app = web.Application(
@@ -38,6 +60,8 @@ def make_app(settings: Settings, *, engine: Engine, store: WorkflowStore) -> web
     app[keys.SETTINGS] = settings
     app[keys.ENGINE] = engine
     app[keys.STORE] = store
+    app[METRICS] = Metrics(store=store, engine=engine)
+    app.on_response_prepare.append(_count_delivery)
     app.add_routes(routes)
     app.add_routes(argo.routes)
     return app
