@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path)
     serve.add_argument("--isolation", choices=("auto", "bwrap", "none"))
     serve.add_argument("--check", action="store_true", help="validate settings and manifests, then exit")
+    serve.add_argument("--watch-config", action="store_true",
+                       help="reload the manifests when a file changes (polled every second), as on SIGHUP")
     return parser
 
 
@@ -304,5 +306,5 @@ def _serve_command(args: argparse.Namespace) -> int:
         print("settings and manifests are valid")
         return EXIT_OK
     configure_logging(json=settings.log.json, level=settings.log.level)
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, watch_config=args.watch_config))
     return EXIT_OK

@@ -11,18 +11,20 @@ flush logs, close the store — the last three are :func:`gittrigger.assembly.as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import signal
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from aiohttp import web
 
 from gittrigger.assembly import Parts, assemble
 from gittrigger.http.app import make_app
+from gittrigger.reload import Reloader
 from gittrigger.settings import Settings
 from gittrigger.triggers import start_triggers
 from workflows.errors import InvalidSpec
@@ -83,8 +85,12 @@ async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
     return counts
 
 
-async def serve(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully; see the module docstring."""
+async def serve(settings: Settings, *, watch_config: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully; see the module docstring.
+
+    SIGHUP (and, with ``watch_config``, a changed manifest file) reloads the manifests atomically
+    (:class:`gittrigger.reload.Reloader`): a bad file leaves the running configuration in place.
+    """
     check_host(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -105,6 +111,20 @@ async def serve(settings: Settings) -> None:
             app = make_app(settings, engine=parts.engine, store=parts.store)
             async with start_triggers(settings, app=app, engine=parts.engine, store=parts.store,
                                       documents=event_docs) as triggers:
+                reloader = Reloader(
+                    paths=paths, namespace=settings.engine.namespace, secrets=triggers.secrets,
+                    store=parts.store, templates=parts.templates, registry=triggers.registry,
+                    dispatcher=triggers.dispatcher, loops=triggers.loops, max_bytes=limit)
+                background: set[asyncio.Task[Any]] = set()
+
+                def spawn(coro: Any, name: str) -> None:
+                    task = asyncio.create_task(coro, name=name)
+                    background.add(task)
+                    task.add_done_callback(background.discard)
+
+                loop.add_signal_handler(signal.SIGHUP, lambda: spawn(reloader.reload(), "manifest reload"))
+                if watch_config:
+                    spawn(reloader.watch(), "manifest watcher")
                 runner = web.AppRunner(app, handle_signals=False)
                 await runner.setup()
                 try:
@@ -113,10 +133,17 @@ async def serve(settings: Settings) -> None:
                     log.info("server started", host=settings.server.host, port=settings.server.port,
                              data_dir=str(settings.store.data_dir), executor=settings.executor.kind,
                              isolation=settings.executor.isolation, webhook_endpoints=triggers.endpoints,
-                             sensors=triggers.sensors, calendars=triggers.calendars, git_pollers=triggers.pollers)
+                             sensors=triggers.sensors, calendars=triggers.calendars, git_pollers=triggers.pollers,
+                             watch_config=watch_config)
                     await stopping.wait()
                     log.info("server stopping")
                 finally:
+                    loop.remove_signal_handler(signal.SIGHUP)
+                    for task in list(background):
+                        task.cancel()
+                    for task in list(background):
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
                     await runner.cleanup()  # stop accepting, let requests in flight finish
         log.info("server stopped")
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +67,57 @@ class Triggers:
     sensors: int
     calendars: int
     pollers: int
+    # for reload (gittrigger.reload.Reloader): what a new configuration is swapped into
+    registry: EventSourceRegistry
+    dispatcher: Dispatcher
+    loops: SourceLoops
+    secrets: FileSecrets
+
+
+class SourceLoops:
+    """The running calendar tickers and git pollers, one task per (EventSource, event).
+
+    :meth:`update` keeps a loop whose spec is unchanged, and stops/starts the others (a reload).
+    """
+
+    def __init__(self, make: Callable[[str, str, Any], tuple[str, Any] | None]) -> None:
+        self._make = make
+        self._running: dict[tuple[str, str], tuple[Any, Any, asyncio.Task[None]]] = {}
+
+    def update(self, sources: Sequence[Mapping[str, Any]]) -> int:
+        """Run the loops of ``sources`` from now on; returns how many loops were started or stopped."""
+        wanted: dict[tuple[str, str], Any] = {}
+        for raw in sources:
+            parsed = parse_event_source(raw)
+            for event_name, spec in parsed.events.items():
+                if isinstance(spec, CalendarSource | GitPollerSource):
+                    wanted[(parsed.name, event_name)] = spec
+        changes = 0
+        for key, (spec, _, task) in list(self._running.items()):
+            if wanted.get(key) != spec:
+                task.cancel()
+                del self._running[key]
+                changes += 1
+        for key, spec in wanted.items():
+            if key in self._running:
+                continue
+            made = self._make(key[0], key[1], spec)
+            if made is not None:
+                name, loop = made
+                self._running[key] = (spec, loop, asyncio.create_task(loop.run(), name=name))
+                changes += 1
+        return changes
+
+    def count(self, kind: type) -> int:
+        return sum(isinstance(loop, kind) for _, loop, _ in self._running.values())
+
+    def stop_all(self) -> list[asyncio.Task[None]]:
+        """Cancel every loop; returns the tasks to await."""
+        tasks = [task for _, _, task in self._running.values()]
+        self._running.clear()
+        for task in tasks:
+            task.cancel()
+        return tasks
 
 
 @contextlib.asynccontextmanager
@@ -106,35 +157,33 @@ async def start_triggers(
         if created:
             dispatcher.notify()
 
-    loops: list[tuple[str, Any]] = []
     ticks = JsonFileTickState(data_dir / "ticks.json")
     refs = JsonFileRefState(data_dir / "git-refs.json")
     repos = GitRepos(cache_dir=data_dir / "git", secrets=secrets)
-    for raw in sources:
-        parsed = parse_event_source(raw)
-        for event_name, spec in parsed.events.items():
-            bound = _bind(emit, kind=spec.type, source=parsed.name, name=event_name)
-            if isinstance(spec, CalendarSource):
-                loops.append((f"calendar {parsed.name}/{event_name}", CalendarTicker(
-                    spec=spec, source_name=parsed.name, event_name=event_name, emit=bound, clock=_utcnow,
-                    state=ticks)))
-            elif isinstance(spec, GitPollerSource):
-                loops.append((f"git poller {parsed.name}/{event_name}", GitPoller(
-                    spec=spec, source_name=parsed.name, event_name=event_name, repos=repos, emit=bound,
-                    clock=_utcnow, state=refs)))
-    tasks = [asyncio.create_task(dispatcher.run(), name="sensor dispatcher")]
-    tasks += [asyncio.create_task(loop.run(), name=name) for name, loop in loops]
+
+    def make_loop(source: str, event_name: str, spec: Any) -> tuple[str, Any] | None:
+        bound = _bind(emit, kind=spec.type, source=source, name=event_name)
+        if isinstance(spec, CalendarSource):
+            return f"calendar {source}/{event_name}", CalendarTicker(
+                spec=spec, source_name=source, event_name=event_name, emit=bound, clock=_utcnow, state=ticks)
+        if isinstance(spec, GitPollerSource):
+            return f"git poller {source}/{event_name}", GitPoller(
+                spec=spec, source_name=source, event_name=event_name, repos=repos, emit=bound, clock=_utcnow,
+                state=refs)
+        return None
+
+    loops = SourceLoops(make_loop)
+    loops.update(sources)
+    dispatch_task = asyncio.create_task(dispatcher.run(), name="sensor dispatcher")
     try:
         yield Triggers(endpoints=len(registry), sensors=len(sensors),
-                       calendars=sum(isinstance(x, CalendarTicker) for _, x in loops),
-                       pollers=sum(isinstance(x, GitPoller) for _, x in loops))
+                       calendars=loops.count(CalendarTicker), pollers=loops.count(GitPoller),
+                       registry=registry, dispatcher=dispatcher, loops=loops, secrets=secrets)
     finally:
-        for task in tasks[1:]:
-            task.cancel()
+        stopping = loops.stop_all()
         await dispatcher.close()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        dispatch_task.cancel()
+        for task in (*stopping, dispatch_task):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await reporter.close()
@@ -148,4 +197,4 @@ def _bind(emit: Any, *, kind: str, source: str, name: str) -> Any:
     return bound
 
 
-__all__ = ["StoreOps", "Triggers", "start_triggers"]
+__all__ = ["SourceLoops", "StoreOps", "Triggers", "start_triggers"]
