@@ -83,6 +83,7 @@ class SourceLoops:
     def __init__(self, make: Callable[[str, str, Any], tuple[str, Any] | None]) -> None:
         self._make = make
         self._running: dict[tuple[str, str], tuple[Any, Any, asyncio.Task[None]]] = {}
+        self._stopping: set[asyncio.Task[None]] = set()  # cancelled by a reload, not finished yet
 
     def update(self, sources: Sequence[Mapping[str, Any]]) -> int:
         """Run the loops of ``sources`` from now on; returns how many loops were started or stopped."""
@@ -96,6 +97,8 @@ class SourceLoops:
         for key, (spec, _, task) in list(self._running.items()):
             if wanted.get(key) != spec:
                 task.cancel()
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
                 del self._running[key]
                 changes += 1
         for key, spec in wanted.items():
@@ -113,7 +116,7 @@ class SourceLoops:
 
     def stop_all(self) -> list[asyncio.Task[None]]:
         """Cancel every loop; returns the tasks to await."""
-        tasks = [task for _, _, task in self._running.values()]
+        tasks = [task for _, _, task in self._running.values()] + list(self._stopping)
         self._running.clear()
         for task in tasks:
             task.cancel()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from gittrigger.reload import build_configuration, failing_file
+from gittrigger.triggers import SourceLoops
 from workflows.errors import InvalidSpec, NotFound
 
 pytestmark = pytest.mark.timeout(60)
@@ -242,3 +245,37 @@ def test_build_configuration_counts_what_it_found(tmp_path: Path) -> None:
     assert [s.name for s in config.sensors] == ["builder"]
     assert [w.metadata.namespace for w in config.templates] == ["ns"]
     assert dict(config.counts) == {"EventSource": 2, "Sensor": 1, "WorkflowTemplate": 1}
+
+
+class IdleLoop:
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+
+def calendar(name: str, **events: str) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource", "metadata": {"name": name},
+            "spec": {"calendar": {event: {"schedule": schedule} for event, schedule in events.items()}}}
+
+
+async def test_source_loops_restart_only_what_changed() -> None:
+    made: list[str] = []
+
+    def make(source: str, event: str, spec: Any) -> tuple[str, Any]:
+        made.append(f"{source}/{event}")
+        return f"{source}/{event}", IdleLoop(f"{source}/{event}")
+
+    loops = SourceLoops(make)
+    try:
+        assert loops.update([calendar("cron", nightly="0 3 * * *", hourly="0 * * * *")]) == 2
+        assert loops.update([calendar("cron", nightly="0 3 * * *", hourly="0 * * * *")]) == 0
+        assert loops.update([calendar("cron", nightly="0 4 * * *", hourly="0 * * * *")]) == 2  # stop + start
+        assert made == ["cron/nightly", "cron/hourly", "cron/nightly"]
+        assert loops.update([]) == 2
+        assert loops.count(IdleLoop) == 0
+    finally:
+        for task in loops.stop_all():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
