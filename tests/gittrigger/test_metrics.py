@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from gittrigger.assembly import Parts, assemble
 from gittrigger.http.app import make_app
-from gittrigger.metrics import Histogram, delivery_outcome, pod_durations
+from gittrigger.metrics import QUEUE_DEPTH_CAP, Histogram, Metrics, delivery_outcome, pod_durations
 from gittrigger.settings import load_settings
 from gittrigger.triggers import start_triggers
 
@@ -137,3 +137,31 @@ def test_histogram_is_cumulative() -> None:
     for v in (0.5, 2.0, 9.0):
         h.observe(v)
     assert (h.buckets, h.count, h.sum) == ([1, 2], 3, 11.5)
+
+
+class FakeLog:
+    def __init__(self, pending: int) -> None:
+        self.count = pending
+
+    async def pending(self, *, limit: int = 100) -> list[object]:
+        return [object()] * min(self.count, limit)
+
+
+class FakeEngine:
+    def running(self) -> list[tuple[str, str]]:
+        return [("default", "a"), ("default", "b")]
+
+
+async def test_queue_depth_and_phases_from_their_sources() -> None:
+    from workflows.store.memory import MemoryStore
+
+    store = MemoryStore()
+    await store.create({"metadata": {"name": "new", "namespace": "default"}, "spec": {}})
+    metrics = Metrics(store=store, engine=FakeEngine())  # type: ignore[arg-type]
+    metrics.watch_event_log(FakeLog(3))  # type: ignore[arg-type]
+    samples = parse(await metrics.render())
+    assert value(samples, "gittrigger_dispatch_queue_depth") == 3
+    assert value(samples, "gittrigger_engine_runs_active") == 2
+    assert value(samples, "gittrigger_workflows", phase="Pending") == 1  # not yet operated
+    metrics.watch_event_log(FakeLog(5000))  # type: ignore[arg-type]
+    assert value(parse(await metrics.render()), "gittrigger_dispatch_queue_depth") == QUEUE_DEPTH_CAP
