@@ -1,0 +1,280 @@
+"""
+Ingest benchmarks: signed GitHub push deliveries into a real ``gittrigger serve`` process. Run by
+hand (see bench/README.md) and, with ``--quick``, by ``tests/test_bench_ingest_smoke.py``.
+
+Prints one JSON object on stdout. Each figure is measured ``--repeat`` times (default 3; a fresh
+server and data dir each time) and reported as ``{"median", "spread" (max - min), "values"}``,
+with its target next to it. The server is a subprocess (``python -m gittrigger serve``) on a
+free loopback port, data dir under ``.gittrigger/bench/`` (removed afterwards unless ``--keep``),
+its log (level ``--log-level``, default info, as deployed) to a file in that dir.
+
+- ``throughput``: one GitHub EventSource with a webhook secret, one Sensor with a ``log`` trigger
+  (so the engine is not what is measured). ``--clients`` concurrent aiohttp tasks (one session,
+  keep-alive) POST signed pushes, each with its own ``X-GitHub-Delivery``, for ``--seconds``:
+  deliveries/s over the window, p50/p99 answer latency, and the count of non-202 answers.
+  The client runs in this process and shares the 2 cores with the server.
+- ``to_process``: a Sensor submitting a one-step workflow whose container runs ``date +%s%N``
+  directly (isolation none); sequential deliveries; for each, the step's ``outputs.result`` (the
+  process's own CLOCK_REALTIME reading at start) minus the client's ``time.time_ns()`` just
+  before the POST: webhook sent -> first step process running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / ".gittrigger" / "bench"
+SECRET = "bench-secret"
+TARGETS = {"deliveries_per_s": ">= 2000", "answer_p99_ms": "< 20", "to_process_p50_ms": "< 50"}
+
+SOURCE = """
+apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata: {name: bench}
+spec:
+  github:
+    push:
+      webhook: {endpoint: /push, port: "12000", method: POST}
+      events: ["push"]
+      webhookSecret: {name: github, key: secret}
+"""
+LOG_SENSOR = """
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata: {name: ingest}
+spec:
+  dependencies: [{name: push, eventSourceName: bench, eventName: push}]
+  triggers:
+  - template:
+      name: note
+      log: {intervalSeconds: 0}
+"""
+RUN_SENSOR = """
+apiVersion: argoproj.io/v1alpha1
+kind: Sensor
+metadata: {name: stamp}
+spec:
+  dependencies: [{name: push, eventSourceName: bench, eventName: push}]
+  triggers:
+  - template:
+      name: stamp
+      argoWorkflow:
+        operation: submit
+        source:
+          resource:
+            apiVersion: argoproj.io/v1alpha1
+            kind: Workflow
+            metadata: {generateName: stamp-}
+            spec:
+              entrypoint: stamp
+              templates:
+              - name: stamp
+                container: {image: busybox, command: [date, "+%s%N"]}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def push_body(n: int) -> bytes:
+    sha = hashlib.sha1(str(n).encode()).hexdigest()
+    return json.dumps({
+        "ref": "refs/heads/main", "before": "0" * 40, "after": sha,
+        "repository": {"name": "demo", "full_name": "dev/demo", "clone_url": "file:///nowhere/demo.git"},
+        "head_commit": {"id": sha, "message": f"commit {n}", "added": [], "modified": ["a.txt"], "removed": []},
+        "commits": [{"id": sha, "message": f"commit {n}", "added": [], "modified": ["a.txt"], "removed": []}],
+        "pusher": {"name": "dev"},
+    }).encode()
+
+
+def signed_headers(body: bytes, delivery: str) -> dict[str, str]:
+    sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery,
+            "X-Hub-Signature-256": sig}
+
+
+def summary(values: Sequence[float]) -> dict[str, Any]:
+    return {"median": round(statistics.median(values), 3), "spread": round(max(values) - min(values), 3),
+            "values": [round(v, 3) for v in values]}
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+@asynccontextmanager
+async def server(manifests: str, *, log_level: str, keep: bool) -> AsyncIterator[str]:
+    """A ``gittrigger serve`` subprocess with ``manifests``; yields its base URL."""
+    data = BENCH_DIR / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    (data / "secrets" / "github").mkdir(parents=True)
+    (data / "secrets" / "github" / "secret").write_text(SECRET)
+    (data / "manifests").mkdir()
+    (data / "manifests" / "bench.yaml").write_text(manifests)
+    port = free_port()
+    env = {**os.environ, "GITTRIGGER_LOG_LEVEL": log_level}
+    with (data / "server.log").open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gittrigger", "serve", "--port", str(port), "--data-dir", str(data),
+             "--isolation", "none", str(data / "manifests")], env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with session.get(f"{base}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start: {(data / 'server.log').read_text()[-2000:]}")
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if not keep:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+async def throughput(base: str, *, clients: int, seconds: float) -> dict[str, Any]:
+    """``clients`` tasks posting for ``seconds``; rate, latency percentiles, non-202 answers."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    counter = iter(range(10**9))
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter()
+        stop = start + seconds
+
+        async def client() -> None:
+            while time.perf_counter() < stop:
+                n = next(counter)
+                body = push_body(n)
+                headers = signed_headers(body, f"bench-{n}-{uuid.uuid4()}")
+                sent = time.perf_counter()
+                async with session.post(f"{base}/push", data=body, headers=headers) as resp:
+                    await resp.read()
+                latencies.append(time.perf_counter() - sent)
+                statuses[resp.status] = statuses.get(resp.status, 0) + 1
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+    ordered = sorted(latencies)
+    return {"deliveries": len(latencies), "seconds": elapsed, "per_s": len(latencies) / elapsed,
+            "p50_ms": percentile(ordered, 0.50) * 1e3, "p99_ms": percentile(ordered, 0.99) * 1e3,
+            "non_202": sum(c for s, c in statuses.items() if s != 202), "statuses": statuses}
+
+
+async def to_process(base: str, *, deliveries: int) -> dict[str, Any]:
+    """Sequential deliveries; per delivery, client send -> ``date +%s%N`` of the run's step."""
+    delays: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(deliveries):
+            body = push_body(n)
+            headers = signed_headers(body, f"stamp-{n}-{uuid.uuid4()}")
+            sent_ns = time.time_ns()
+            async with session.post(f"{base}/push", data=body, headers=headers) as resp:
+                answer = await resp.json()
+                if resp.status != 202:
+                    raise RuntimeError(f"delivery answered {resp.status}: {answer}")
+            selector = f"gittrigger.io/event-id={answer['id']}"
+            deadline = time.monotonic() + 30
+            while True:
+                async with session.get(f"{base}/api/v1/workflows/default",
+                                       params={"listOptions.labelSelector": selector}) as resp:
+                    items = (await resp.json()).get("items") or []
+                phase = items[0].get("status", {}).get("phase") if items else None
+                if phase in ("Succeeded", "Failed", "Error"):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no finished run for event {answer['id']}")
+                await asyncio.sleep(0.05)
+            if phase != "Succeeded":
+                raise RuntimeError(f"run {items[0]['metadata']['name']} {phase}: {items[0]['status']}")
+            pods = [node for node in items[0]["status"]["nodes"].values() if node["type"] == "Pod"]
+            started_ns = int(pods[0]["outputs"]["result"].strip())
+            delays.append((started_ns - sent_ns) / 1e6)
+    ordered = sorted(delays)
+    return {"deliveries": deliveries, "p50_ms": statistics.median(delays), "p90_ms": percentile(ordered, 0.9),
+            "max_ms": ordered[-1]}
+
+
+async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
+    parser.add_argument("--repeat", type=int, default=None, help="repetitions (default 3, 1 with --quick)")
+    parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default 32)")
+    parser.add_argument("--seconds", type=float, default=None, help="throughput window (default 10)")
+    parser.add_argument("--deliveries", type=int, default=None, help="sequential runs for to_process (default 50)")
+    parser.add_argument("--only", choices=("throughput", "to_process"), default=None)
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--keep", action="store_true", help="keep the data dirs under .gittrigger/bench/")
+    args = parser.parse_args(argv)
+    repeat = args.repeat or (1 if args.quick else 3)
+    clients = args.clients or (4 if args.quick else 32)
+    seconds = args.seconds or (0.5 if args.quick else 10.0)
+    deliveries = args.deliveries or (3 if args.quick else 50)
+    report: dict[str, Any] = {"targets": TARGETS, "repeat": repeat, "cpus": os.cpu_count(),
+                              "log_level": args.log_level}
+    if args.only in (None, "throughput"):
+        runs = []
+        for _ in range(repeat):
+            async with server(SOURCE + "---" + LOG_SENSOR, log_level=args.log_level, keep=args.keep) as base:
+                runs.append(await throughput(base, clients=clients, seconds=seconds))
+        report["throughput"] = {
+            "clients": clients, "seconds": seconds,
+            "deliveries_per_s": {**summary([r["per_s"] for r in runs]), "target": TARGETS["deliveries_per_s"]},
+            "answer_p50_ms": summary([r["p50_ms"] for r in runs]),
+            "answer_p99_ms": {**summary([r["p99_ms"] for r in runs]), "target": TARGETS["answer_p99_ms"]},
+            "deliveries": [r["deliveries"] for r in runs],
+            "non_202": sum(r["non_202"] for r in runs),
+            "statuses": [r["statuses"] for r in runs],
+        }
+    if args.only in (None, "to_process"):
+        runs = []
+        for _ in range(repeat):
+            async with server(SOURCE + "---" + RUN_SENSOR, log_level=args.log_level, keep=args.keep) as base:
+                runs.append(await to_process(base, deliveries=deliveries))
+        report["to_process"] = {
+            "deliveries": deliveries,
+            "p50_ms": {**summary([r["p50_ms"] for r in runs]), "target": TARGETS["to_process_p50_ms"]},
+            "p90_ms": summary([r["p90_ms"] for r in runs]),
+            "max_ms": summary([r["max_ms"] for r in runs]),
+        }
+    return report
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main()), indent=2, default=str))
