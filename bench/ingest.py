@@ -93,6 +93,15 @@ spec:
 """
 
 
+LAST_SERVER_PID = [0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux ``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,8 +137,10 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 @asynccontextmanager
-async def server(manifests: str, *, log_level: str, keep: bool) -> AsyncIterator[str]:
-    """A ``gittrigger serve`` subprocess with ``manifests``; yields its base URL."""
+async def server(manifests: str, *, log_level: str, keep: bool,
+                 profile: Path | None = None) -> AsyncIterator[str]:
+    """A ``gittrigger serve`` subprocess with ``manifests``; yields its base URL (and, through
+    :data:`LAST_SERVER_PID`, its pid, for :func:`cpu_seconds`). ``profile``: run it under cProfile."""
     data = BENCH_DIR / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     (data / "secrets" / "github").mkdir(parents=True)
     (data / "secrets" / "github" / "secret").write_text(SECRET)
@@ -137,9 +148,10 @@ async def server(manifests: str, *, log_level: str, keep: bool) -> AsyncIterator
     (data / "manifests" / "bench.yaml").write_text(manifests)
     port = free_port()
     env = {**os.environ, "GITTRIGGER_LOG_LEVEL": log_level}
+    wrap = ["-m", "cProfile", "-o", str(profile)] if profile else []
     with (data / "server.log").open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gittrigger", "serve", "--port", str(port), "--data-dir", str(data),
+            [sys.executable, *wrap, "-m", "gittrigger", "serve", "--port", str(port), "--data-dir", str(data),
              "--isolation", "none", str(data / "manifests")], env=env, stdout=out, stderr=subprocess.STDOUT,
             cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
@@ -156,6 +168,7 @@ async def server(manifests: str, *, log_level: str, keep: bool) -> AsyncIterator
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"server did not start: {(data / 'server.log').read_text()[-2000:]}")
                 await asyncio.sleep(0.1)
+        LAST_SERVER_PID[0] = proc.pid
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -175,6 +188,8 @@ async def throughput(base: str, *, clients: int, seconds: float) -> dict[str, An
     counter = iter(range(10**9))
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
+        server_cpu = cpu_seconds(LAST_SERVER_PID[0])
+        client_cpu = time.process_time()
         start = time.perf_counter()
         stop = start + seconds
 
@@ -191,10 +206,13 @@ async def throughput(base: str, *, clients: int, seconds: float) -> dict[str, An
 
         await asyncio.gather(*(client() for _ in range(clients)))
         elapsed = time.perf_counter() - start
+        server_cpu = cpu_seconds(LAST_SERVER_PID[0]) - server_cpu
+        client_cpu = time.process_time() - client_cpu
     ordered = sorted(latencies)
     return {"deliveries": len(latencies), "seconds": elapsed, "per_s": len(latencies) / elapsed,
             "p50_ms": percentile(ordered, 0.50) * 1e3, "p99_ms": percentile(ordered, 0.99) * 1e3,
-            "non_202": sum(c for s, c in statuses.items() if s != 202), "statuses": statuses}
+            "non_202": sum(c for s, c in statuses.items() if s != 202), "statuses": statuses,
+            "server_cpu_per_s": server_cpu / elapsed, "client_cpu_per_s": client_cpu / elapsed}
 
 
 async def to_process(base: str, *, deliveries: int) -> dict[str, Any]:
@@ -240,6 +258,8 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--deliveries", type=int, default=None, help="sequential runs for to_process (default 50)")
     parser.add_argument("--only", choices=("throughput", "to_process"), default=None)
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write the throughput server's cProfile stats here (first repetition)")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs under .gittrigger/bench/")
     args = parser.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -250,8 +270,10 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                               "log_level": args.log_level}
     if args.only in (None, "throughput"):
         runs = []
-        for _ in range(repeat):
-            async with server(SOURCE + "---" + LOG_SENSOR, log_level=args.log_level, keep=args.keep) as base:
+        for i in range(repeat):
+            profile = args.profile.resolve() if args.profile and i == 0 else None
+            async with server(SOURCE + "---" + LOG_SENSOR, log_level=args.log_level, keep=args.keep,
+                              profile=profile) as base:
                 runs.append(await throughput(base, clients=clients, seconds=seconds))
         report["throughput"] = {
             "clients": clients, "seconds": seconds,
@@ -259,6 +281,8 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "answer_p50_ms": summary([r["p50_ms"] for r in runs]),
             "answer_p99_ms": {**summary([r["p99_ms"] for r in runs]), "target": TARGETS["answer_p99_ms"]},
             "deliveries": [r["deliveries"] for r in runs],
+            "server_cpu_per_s": summary([r["server_cpu_per_s"] for r in runs]),
+            "client_cpu_per_s": summary([r["client_cpu_per_s"] for r in runs]),
             "non_202": sum(r["non_202"] for r in runs),
             "statuses": [r["statuses"] for r in runs],
         }
