@@ -303,6 +303,17 @@ def _serve_command(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         if problems:
             return EXIT_USAGE
+        # Sensors and EventSources (with their secrets) are checked the way a reload checks them.
+        from gittrigger.reload import build_configuration
+        from gittrigger.repos import FileSecrets
+
+        try:
+            build_configuration(manifest_paths(settings), namespace=settings.engine.namespace,
+                                secrets=FileSecrets(settings.sources.secrets_dir),
+                                max_bytes=settings.sources.max_manifest_bytes)
+        except WorkflowError as e:
+            print(f"gittrigger serve: {e}", file=sys.stderr)
+            return EXIT_USAGE
         print("settings and manifests are valid")
         return EXIT_OK
     configure_logging(json=settings.log.json, level=settings.log.level)

@@ -205,3 +205,15 @@ def test_manifest_size_limit_is_a_setting(tmp_path: Path) -> None:
                               timeout=60, cwd=tmp_path)
         assert proc.returncode in (1, 2), proc
         assert f"{big}: 5004 bytes is over the limit of 2048 bytes" in proc.stdout + proc.stderr
+
+
+def test_serve_check_validates_sensors(tmp_path: Path) -> None:
+    """serve --check refuses a Sensor with an unsupported trigger, naming the file and field."""
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Sensor\nmetadata: {name: s}\nspec:\n"
+        "  dependencies: [{name: d, eventSourceName: x, eventName: y}]\n"
+        "  triggers:\n  - template: {name: t, kafka: {}}\n")
+    proc = subprocess.run([sys.executable, "-m", "gittrigger", "serve", "--check", "--data-dir",
+                           str(tmp_path / "data"), str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc
+    assert "bad.yaml: spec.triggers[0].template.kafka" in proc.stderr
