@@ -25,7 +25,7 @@ from workflows.errors import Conflict, InvalidSpec, Problems, WorkflowError
 from workflows.executors.base import Executor, PodRequest, PodResult
 from workflows.model import wire
 from workflows.model.ids import NodeId
-from workflows.model.spec import Arguments, ObjectKind, Parameter, Workflow
+from workflows.model.spec import ObjectKind, Workflow
 from workflows.model.status import NodePhase, WorkflowPhase, WorkflowStatus
 from workflows.resolution import TemplateGetter, resolve_workflow_template_ref
 from workflows.scheduling.commands import (
@@ -576,4 +576,3 @@ def _override_parameters(spec: dict[str, Any], parameters: Mapping[str, str]) ->
             params.append({"name": name, "value": value})
 
 
-_ = (Arguments, Parameter)

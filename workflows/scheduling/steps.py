@@ -329,4 +329,3 @@ def _execute_group(p: Pass, group: tuple[Step, ...], sg: NodeStatus, *, scope: S
     return p.tree.mark(sg, NodePhase.SUCCEEDED)
 
 
-_: Any = None
