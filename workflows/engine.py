@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 import structlog
 
@@ -53,7 +53,6 @@ from workflows.validation import validate
 log = structlog.get_logger("workflows.engine")
 
 Key = tuple[str, str]
-_STARTED_LAG: Final = 0.05  # seconds a pod start may wait for another observation to share its pass
 # (namespace, name, phase, the run's object without its nodes) -> awaited in an owned task
 PhaseListener = Callable[[str, str, str, RawObject], Awaitable[None]]
 
@@ -86,7 +85,6 @@ class _RunState:
     needs_write: bool = True
     writer: asyncio.Task[None] | None = None
     waiters: list[asyncio.Future[RawObject]] = field(default_factory=list)
-    started: list[Observation] = field(default_factory=list)
 
 
 class Engine:
@@ -275,9 +273,8 @@ class Engine:
         bound = log.bind(namespace=key[0], workflow=key[1])
         try:
             while True:
+                batch: list[Observation] = []
                 item = await queue.get()
-                batch: list[Observation] = list(state.started)  # starts ride along with the next wake-up
-                state.started.clear()
                 while True:
                     if isinstance(item, _Edit):
                         self._apply_edit(state, item)
@@ -373,21 +370,6 @@ class Engine:
         except Exception:
             log.exception("phase listener failed", namespace=key[0], workflow=key[1])
 
-    def _started(self, key: Key, obs: PodStarted) -> None:
-        """Pod starts do not wake the run on their own: a short pod's start and finish then cost one
-        pass, not two. A start still shows within ``_STARTED_LAG`` if nothing else happens."""
-        state = self._states.get(key)
-        if state is None:
-            return
-        state.started.append(obs)
-        if len(state.started) == 1:
-            asyncio.get_running_loop().call_later(_STARTED_LAG, self._flush_started, key)
-
-    def _flush_started(self, key: Key) -> None:
-        state = self._states.get(key)
-        if state is not None and state.started:
-            self._post(key, Tick())
-
     def _granter(self, key: Key, node_id: NodeId) -> Callable[[], None]:
         return lambda: self._post(key, LockAcquired(node_id=node_id))
 
@@ -422,7 +404,7 @@ class Engine:
         state.pods[pod.node_id] = asyncio.create_task(self._run_pod(key, pod), name=f"pod {pod.pod_name}")
 
     async def _run_pod(self, key: Key, pod: PodRequest) -> None:
-        self._started(key, PodStarted(node_id=pod.node_id, at=self._clock()))
+        self._post(key, PodStarted(node_id=pod.node_id, at=self._clock()))
 
         def ready(ip: str) -> None:
             self._post(key, PodReady(node_id=pod.node_id, ip=ip, at=self._clock()))
