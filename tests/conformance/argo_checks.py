@@ -149,7 +149,9 @@ def _max_running(limit: int, *, template: str | None = None, name_prefix: str = 
 
 def _results_sequential(o: Outcome) -> None:
     """Each pod node of parallelism-limited steps finishes before the next one starts."""
-    pods = sorted((n for n in o.nodes() if n.get("type") == "Pod"), key=lambda n: str(n["startedAt"]))
+    # Times have 1 s resolution: order ties by finish time, or a same-second pair could swap.
+    pods = sorted((n for n in o.nodes() if n.get("type") == "Pod"),
+                  key=lambda n: (str(n["startedAt"]), str(n.get("finishedAt"))))
     for a, b in itertools.pairwise(pods):
         assert str(a["finishedAt"]) <= str(b["startedAt"]), (a["displayName"], b["displayName"])
 
@@ -161,7 +163,7 @@ def _sequential_per_boundary(o: Outcome) -> None:
         if n.get("type") == "Pod":
             groups.setdefault(str(n.get("boundaryID")), []).append(n)
     for pods in groups.values():
-        pods.sort(key=lambda n: str(n["startedAt"]))
+        pods.sort(key=lambda n: (str(n["startedAt"]), str(n.get("finishedAt"))))
         for a, b in itertools.pairwise(pods):
             assert str(a["finishedAt"]) <= str(b["startedAt"]), (a["displayName"], b["displayName"])
 
@@ -230,7 +232,8 @@ def _retry_conditional(o: Outcome) -> None:
     _retried(10)(o)
     retry = next(n for n in o.nodes() if n.get("type") == "Retry")
     attempts = [n for n in o.nodes() if n["id"] in (retry.get("children") or [])]
-    last = max(attempts, key=lambda n: str(n["startedAt"]))
+    # The Retry node lists its attempts in order; start times (1 s resolution) can tie.
+    last = next(n for n in attempts if n["id"] == retry["children"][-1])
     code = str((last.get("outputs") or {}).get("exitCode"))
     assert code == "1" or len(attempts) == 11, (code, len(attempts))
 
