@@ -509,11 +509,8 @@ class _Locks:
         self._waiting: list[tuple[tuple[str, ...], str, Callable[[], None]]] = []
 
     def _free(self, lock: str) -> bool:
-        kind, _, rest = lock.partition("/")
-        limit = 1
-        if kind == "semaphore" and "=" in rest:
-            limit = int(rest.rsplit("=", 1)[1])
-        return len(self._held.get(lock, ())) < limit
+        # Every lock admits one holder: semaphore sizes live in ConfigMaps, which we do not read yet.
+        return not self._held.get(lock)
 
     def acquire(self, locks: tuple[str, ...], holder: str, granted: Callable[[], None]) -> None:
         self._waiting.append((locks, holder, granted))
