@@ -69,6 +69,36 @@ class SourceSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AuthSettings:
+    """API access control: bearer tokens with roles (see :mod:`gittrigger.http.auth`).
+
+    ``tokens_file`` is a YAML list of ``{name, token | tokenFile, role, namespaces}``;
+    ``admin_token`` adds one admin token for every namespace (handy from the environment).
+    With neither, the server binds loopback only.
+    """
+
+    tokens_file: Path | None = None
+    admin_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KubernetesSettings:
+    """The Kubernetes executor (``executor.kind: kubernetes``; see :mod:`workflows.executors.kubernetes`)."""
+
+    kubeconfig: Path | None = None  # None: in-cluster config when present, else ~/.kube/config
+    context: str | None = None
+    namespace: str | None = None  # None: each workflow's metadata.namespace, else engine.namespace
+    service_account: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    helper_image: str = "ghcr.io/gittrigger/gittrigger:0.1.0"
+    pod_gc: str = "OnPodCompletion"
+    pod_gc_delete_delay_seconds: float = 0.0
+    qps: float = 20.0
+    burst: int = 40
+    server_url: str | None = None  # how pods reach this server (artifacts); None: derived from the pod IP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogSettings:
     """Log level and format; ``json=None`` means JSON lines unless stderr is a terminal."""
 
@@ -86,6 +116,8 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     sources: SourceSettings = field(default_factory=SourceSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
 
 
 # -- converters: raw value (YAML scalar or environment string) -> typed value, ValueError on bad --
@@ -173,6 +205,22 @@ def _paths(value: Any) -> tuple[Path, ...]:
     return tuple(Path(p) for p in _strings(value))
 
 
+def _positive(value: Any) -> float:
+    number = _seconds(value)
+    if number <= 0:
+        raise ValueError(f"must be a number > 0, got {value!r}")
+    return number
+
+
+POD_GC_STRATEGIES: Final = ("OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess", "Never")
+
+
+def _pod_gc(value: Any) -> str:
+    if value not in POD_GC_STRATEGIES:
+        raise ValueError(f"must be one of {', '.join(POD_GC_STRATEGIES)}, got {value!r}")
+    return str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class _Field:
     env: str
@@ -190,7 +238,7 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
         "namespace": _Field("GITTRIGGER_NAMESPACE", _text),
     },
     "executor": {
-        "kind": _Field("GITTRIGGER_EXECUTOR", _choice("local")),
+        "kind": _Field("GITTRIGGER_EXECUTOR", _choice("local", "kubernetes")),
         "isolation": _Field("GITTRIGGER_ISOLATION", _choice("auto", "bwrap", "none")),
         "network": _Field("GITTRIGGER_NETWORK", _choice("host", "none")),
         "grace_period_seconds": _Field("GITTRIGGER_GRACE_PERIOD_SECONDS", _seconds),
@@ -204,6 +252,23 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
         "manifest_paths": _Field("GITTRIGGER_MANIFEST_PATHS", _paths, relative_to_file=True),
         "secrets_dir": _Field("GITTRIGGER_SECRETS_DIR", _path, relative_to_file=True),
         "max_manifest_bytes": _Field("GITTRIGGER_MAX_MANIFEST_BYTES", _int_range(1024, 1 << 30)),
+    },
+    "auth": {
+        "tokens_file": _Field("GITTRIGGER_TOKENS_FILE", _path, relative_to_file=True),
+        "admin_token": _Field("GITTRIGGER_ADMIN_TOKEN", _text),
+    },
+    "kubernetes": {
+        "kubeconfig": _Field("GITTRIGGER_KUBECONFIG", _path, relative_to_file=True),
+        "context": _Field("GITTRIGGER_KUBE_CONTEXT", _text),
+        "namespace": _Field("GITTRIGGER_KUBE_NAMESPACE", _text),
+        "service_account": _Field("GITTRIGGER_KUBE_SERVICE_ACCOUNT", _text),
+        "image_pull_secrets": _Field("GITTRIGGER_KUBE_IMAGE_PULL_SECRETS", _strings),
+        "helper_image": _Field("GITTRIGGER_HELPER_IMAGE", _text),
+        "pod_gc": _Field("GITTRIGGER_POD_GC", _pod_gc),
+        "pod_gc_delete_delay_seconds": _Field("GITTRIGGER_POD_GC_DELETE_DELAY_SECONDS", _seconds),
+        "qps": _Field("GITTRIGGER_KUBE_QPS", _positive),
+        "burst": _Field("GITTRIGGER_KUBE_BURST", _int_range(1, 10000)),
+        "server_url": _Field("GITTRIGGER_SERVER_URL", _text),
     },
     "log": {
         "level": _Field("GITTRIGGER_LOG_LEVEL", _choice(*LOG_LEVELS)),
@@ -250,6 +315,8 @@ def load_settings(
         store=StoreSettings(**values["store"]),
         sources=SourceSettings(**values["sources"]),
         log=LogSettings(**values["log"]),
+        auth=AuthSettings(**values["auth"]),
+        kubernetes=KubernetesSettings(**values["kubernetes"]),
     )
     if not explicit_secrets:  # follows the data dir unless named
         settings = replace(settings, sources=replace(settings.sources,

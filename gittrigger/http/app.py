@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gittrigger.http import argo, keys, middlewares
+from gittrigger.http import argo, auth, bindings, info, keys, middlewares, streams, templates
 from gittrigger.http.webhooks import REGISTRY
 from gittrigger.metrics import CONTENT_TYPE, Metrics, delivery_outcome
 from gittrigger.settings import Settings
@@ -55,7 +55,7 @@ def make_app(settings: Settings, *, engine: Engine, store: WorkflowStore) -> web
     """The application serving the health endpoints and the Argo workflow API."""
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[middlewares.request_context, middlewares.domain_errors],
+        middlewares=[middlewares.request_context, middlewares.domain_errors, auth.authenticate],
     )
     app[keys.SETTINGS] = settings
     app[keys.ENGINE] = engine
@@ -63,5 +63,6 @@ def make_app(settings: Settings, *, engine: Engine, store: WorkflowStore) -> web
     app[METRICS] = Metrics(store=store, engine=engine)
     app.on_response_prepare.append(_count_delivery)
     app.add_routes(routes)
-    app.add_routes(argo.routes)
+    for module in (argo, streams, templates, bindings, info):
+        app.add_routes(module.routes)
     return app
