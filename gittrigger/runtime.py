@@ -108,7 +108,7 @@ async def serve(settings: Settings, *, watch_config: bool = False) -> None:
             limit = settings.sources.max_manifest_bytes
             event_docs = [(source, raw) for source, raw in load_paths(paths, max_bytes=limit)
                           if raw.get("kind") in EVENT_KINDS]
-            app = make_app(settings, engine=parts.engine, store=parts.store)
+            app = make_app(settings, engine=parts.engine, store=parts.store, templates=parts.templates)
             async with start_triggers(settings, app=app, engine=parts.engine, store=parts.store,
                                       documents=event_docs) as triggers:
                 reloader = Reloader(

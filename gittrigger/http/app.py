@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gittrigger.http import argo, auth, bindings, info, keys, middlewares, streams, templates
+from gittrigger.http import argo, artifacts, auth, bindings, info, keys, middlewares, streams
+from gittrigger.http import templates as template_api
 from gittrigger.http.webhooks import REGISTRY
 from gittrigger.metrics import CONTENT_TYPE, Metrics, delivery_outcome
 from gittrigger.settings import Settings
 from workflows.engine import Engine
-from workflows.store.base import ListOptions, WorkflowStore
+from workflows.resolution import DictTemplateGetter
+from workflows.store.base import ListOptions, Store
 
 routes = web.RouteTableDef()
 METRICS = web.AppKey("metrics", Metrics)
@@ -51,8 +53,13 @@ async def _count_delivery(request: web.Request, response: web.StreamResponse) ->
     request.app[METRICS].count_delivery(endpoint.label, delivery_outcome(response.status, body))
 
 
-def make_app(settings: Settings, *, engine: Engine, store: WorkflowStore) -> web.Application:
-    """The application serving the health endpoints and the Argo workflow API."""
+def make_app(settings: Settings, *, engine: Engine, store: Store,
+             templates: DictTemplateGetter | None = None) -> web.Application:
+    """The application serving the health endpoints and the Argo workflow API.
+
+    ``templates`` is the getter the engine resolves templateRefs with (template API writes go there
+    too); a fresh empty one when not given.
+    """
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[middlewares.request_context, middlewares.domain_errors, auth.authenticate],
@@ -60,9 +67,10 @@ def make_app(settings: Settings, *, engine: Engine, store: WorkflowStore) -> web
     app[keys.SETTINGS] = settings
     app[keys.ENGINE] = engine
     app[keys.STORE] = store
+    app[keys.TEMPLATES] = templates if templates is not None else DictTemplateGetter()
     app[METRICS] = Metrics(store=store, engine=engine)
     app.on_response_prepare.append(_count_delivery)
     app.add_routes(routes)
-    for module in (argo, streams, templates, bindings, info):
+    for module in (argo, streams, template_api, bindings, info, artifacts):
         app.add_routes(module.routes)
     return app

@@ -12,8 +12,10 @@ from aiohttp import web
 
 from gittrigger.settings import Settings
 from workflows.engine import Engine
-from workflows.store.base import WorkflowStore
+from workflows.resolution import DictTemplateGetter
+from workflows.store.base import Store
 
 SETTINGS: Final = web.AppKey("settings", Settings)
 ENGINE: Final = web.AppKey("engine", Engine)
-STORE: Final = web.AppKey("store", WorkflowStore)
+STORE: Final = web.AppKey("store", Store)
+TEMPLATES: Final = web.AppKey("templates", DictTemplateGetter)  # what templateRefs resolve against

@@ -141,3 +141,7 @@ class MemoCache(Protocol):
     async def memo_put(self, cache: str, key: str, entry: Mapping[str, Any]) -> None:
         """Store or replace an entry."""
         ...
+
+
+class Store(WorkflowStore, ObjectStore, LogStore, MemoCache, Protocol):
+    """Everything a backend offers (both :mod:`.memory` and :mod:`.sqlite` do): what the server holds."""
