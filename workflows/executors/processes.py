@@ -5,8 +5,9 @@ Used by :mod:`workflows.executors.local` for init containers, sidecars and main 
 (and by :mod:`workflows.executors.probes` for exec probes). Each container is its own process
 group (``start_new_session``), so a signal reaches every process it forked (``sh -c 'sleep &'``
 included); inside bubblewrap the group also holds the sandbox, whose pid namespace dies with
-it. stdout and stderr are read by one owned task each and handed to ``emit`` line by line as
-they arrive. A memory limit is enforced through a cgroup (v1 or v2) when this machine lets us
+it. The child's exit is watched through a pidfd and stdout/stderr through their pipes, all on
+the event loop (no threads, no tasks per process), and output is handed to ``emit`` line by line
+as it arrives. A memory limit is enforced through a cgroup (v1 or v2) when this machine lets us
 create one; otherwise it is skipped with a debug log (RLIMIT_AS breaks Go, Node and the JVM).
 """
 
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,9 +57,7 @@ class Running:
         self,
         *,
         name: str,
-        proc: asyncio.subprocess.Process,
-        readers: list[asyncio.Task[None]],
-        tail: bytearray | None,
+        proc: _Child,
         cgroup: MemoryCgroup | None,
         sandboxed: bool = False,
     ) -> None:
@@ -65,8 +65,6 @@ class Running:
         self.proc = proc
         self.pgid = proc.pid
         self.stopped_by_us = False
-        self._readers = readers
-        self._tail = tail
         self._cgroup = cgroup
         self._exit: int | None = None
         self._oom = False
@@ -75,7 +73,7 @@ class Running:
     @property
     def stdout_tail(self) -> bytes:
         """The last bytes of stdout kept when started with ``keep_stdout``."""
-        return bytes(self._tail or b"")
+        return bytes(self.proc.tail or b"")
 
     @property
     def exit_code(self) -> int | None:
@@ -101,7 +99,7 @@ class Running:
         code = await self.proc.wait()
         self.signal(signal.SIGKILL)
         try:
-            await asyncio.gather(*self._readers)
+            await self.proc.drained()
         finally:
             if self._cgroup is not None:
                 self._oom = self._oom or self._cgroup.oom_killed()
@@ -145,9 +143,7 @@ class Running:
             await self.wait()
             await _until_gone(self.pgid)
         except BaseException:
-            for task in self._readers:
-                task.cancel()
-            await asyncio.gather(*self._readers, return_exceptions=True)
+            self.proc.abandon()
             raise
 
 
@@ -210,50 +206,143 @@ async def start(
         cgroup = cgroups.create(limit_bytes=launch.memory_limit_bytes)
         if cgroup is not None:
             argv = ["/bin/sh", "-c", _ENTER_CGROUP, str(cgroup.procs), *argv]
-    pipe = asyncio.subprocess.PIPE if emit is not None else asyncio.subprocess.DEVNULL
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=pipe,
-            stderr=pipe,
-            env=dict(launch.env),
-            cwd=launch.cwd,
-            start_new_session=True,
-        )
+        proc = _Child.spawn(argv, env=launch.env, cwd=launch.cwd, emit=emit, keep_stdout=keep_stdout)
     except BaseException:
         if cgroup is not None:
             await cgroup.remove()
         raise
-    tail = bytearray() if keep_stdout else None
-    readers: list[asyncio.Task[None]] = []
-    if emit is not None:
-        assert proc.stdout is not None and proc.stderr is not None
-        readers = [
-            asyncio.create_task(_pump(proc.stdout, emit, tail=tail, cap=keep_stdout), name=f"{launch.name} stdout"),
-            asyncio.create_task(_pump(proc.stderr, emit, tail=None, cap=0), name=f"{launch.name} stderr"),
-        ]
-    return Running(name=launch.name, proc=proc, readers=readers, tail=tail, cgroup=cgroup, sandboxed=launch.sandboxed)
+    return Running(name=launch.name, proc=proc, cgroup=cgroup, sandboxed=launch.sandboxed)
 
 
-async def _pump(stream: asyncio.StreamReader, emit: Emit, *, tail: bytearray | None, cap: int) -> None:
-    pending = bytearray()
-    while chunk := await stream.read(_CHUNK):
-        if tail is not None:
-            tail += chunk
-            if len(tail) > cap:
-                del tail[: len(tail) - cap]
-        pending += chunk
-        start = 0
-        while (end := pending.find(b"\n", start)) >= 0:
-            _emit_split(emit, pending[start:end])
-            start = end + 1
-        del pending[:start]
-        while len(pending) >= MAX_LINE:
-            emit(_decode(pending[:MAX_LINE]))
-            del pending[:MAX_LINE]
-    if pending:
-        emit(_decode(pending))
+class _Child:
+    """A child process watched through the event loop alone: a pidfd for its exit, the pipes'
+    read ends for its output. No transports, reader tasks or watcher threads: at thousands of
+    pods the per-process cost of asyncio's subprocess machinery is most of the executor's.
+    """
+
+    def __init__(self, popen: subprocess.Popen[bytes], *, loop: asyncio.AbstractEventLoop) -> None:
+        self.pid = popen.pid
+        self.returncode: int | None = None
+        self._popen = popen
+        self._loop = loop
+        self._exited: asyncio.Future[int] = loop.create_future()
+        self._drained: list[asyncio.Future[None]] = []
+        self._fds: set[int] = set()
+
+    @classmethod
+    def spawn(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, emit: Emit | None,
+              keep_stdout: int) -> _Child:
+        loop = asyncio.get_running_loop()
+        pipes = (os.pipe(), os.pipe()) if emit is not None else None
+        try:
+            popen = subprocess.Popen(
+                list(argv), stdin=subprocess.DEVNULL,
+                stdout=pipes[0][1] if pipes else subprocess.DEVNULL,
+                stderr=pipes[1][1] if pipes else subprocess.DEVNULL,
+                env=dict(env), cwd=cwd, start_new_session=True, close_fds=True,
+            )
+        except BaseException:
+            for r, w in pipes or ():
+                os.close(r)
+                os.close(w)
+            raise
+        child = cls(popen, loop=loop)
+        if pipes is not None:
+            assert emit is not None
+            os.close(pipes[0][1])
+            os.close(pipes[1][1])
+            child.tail = bytearray() if keep_stdout else None
+            child._read(pipes[0][0], emit, tail=child.tail, cap=keep_stdout)
+            child._read(pipes[1][0], emit, tail=None, cap=0)
+        else:
+            child.tail = None
+        child._watch()
+        return child
+
+    tail: bytearray | None
+
+    def _watch(self) -> None:
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd (old kernel): a thread waits instead
+            self._loop.run_in_executor(None, self._wait_blocking)
+            return
+
+        def exited() -> None:
+            self._loop.remove_reader(pidfd)
+            os.close(pidfd)
+            self._reap(os.waitpid(self.pid, 0)[1])
+
+        self._loop.add_reader(pidfd, exited)
+
+    def _wait_blocking(self) -> None:
+        status = os.waitpid(self.pid, 0)[1]
+        self._loop.call_soon_threadsafe(self._reap, status)
+
+    def _reap(self, status: int) -> None:
+        self.returncode = self._popen.returncode = os.waitstatus_to_exitcode(status)
+        if not self._exited.done():
+            self._exited.set_result(self.returncode)
+
+    def _read(self, fd: int, emit: Emit, *, tail: bytearray | None, cap: int) -> None:
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._drained.append(done)
+        self._fds.add(fd)
+        pending = bytearray()
+
+        def readable() -> None:
+            try:
+                chunk = os.read(fd, _CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._close(fd)
+                if pending:
+                    emit(_decode(pending))
+                if not done.done():
+                    done.set_result(None)
+                return
+            if tail is not None:
+                tail.extend(chunk)
+                if len(tail) > cap:
+                    del tail[: len(tail) - cap]
+            pending.extend(chunk)
+            begin = 0
+            while (end := pending.find(b"\n", begin)) >= 0:
+                _emit_split(emit, pending[begin:end])
+                begin = end + 1
+            del pending[:begin]
+            while len(pending) >= MAX_LINE:
+                emit(_decode(pending[:MAX_LINE]))
+                del pending[:MAX_LINE]
+
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, readable)
+
+    async def wait(self) -> int:
+        """The exit status as ``subprocess`` reports it (negative: killed by that signal)."""
+        return await asyncio.shield(self._exited)
+
+    async def drained(self) -> None:
+        """Until both pipes reached EOF (every writer, leftovers included, has closed them)."""
+        await asyncio.gather(*self._drained)
+
+    def abandon(self) -> None:
+        """Stop reading the pipes (the caller gave up waiting for EOF)."""
+        for fd in list(self._fds):
+            self._close(fd)
+        for fut in self._drained:
+            if not fut.done():
+                fut.cancel()
+
+    def _close(self, fd: int) -> None:
+        if fd in self._fds:
+            self._fds.discard(fd)
+            self._loop.remove_reader(fd)
+            os.close(fd)
 
 
 def _emit_split(emit: Emit, line: bytes | bytearray) -> None:
