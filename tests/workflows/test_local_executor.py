@@ -104,7 +104,10 @@ def no_ready(ip: str) -> None:
 
 def alive(executor: LocalExecutor, p: PodRequest) -> list[int]:
     """Pids of live (non-zombie) processes in the pod's recorded process groups."""
-    groups = {int(g) for g in json.loads((executor.workspace(p) / "state.json").read_text())["groups"]}
+    journal = executor.workspace(p).parents[2] / "journal.jsonl"  # <data>/pods/journal.jsonl
+    key = f"{p.namespace}/{p.workflow_name}/{p.pod_name}"
+    lines = [json.loads(raw) for raw in journal.read_text().splitlines()]
+    groups = {int(g) for line in lines if line["k"] == key for g in line.get("g", {})}
     assert groups, "no process group was recorded"
     out = []
     for entry in os.scandir("/proc"):

@@ -13,9 +13,9 @@ the host filesystem as it is: absolute paths are the host's (two pods writing ``
 collide), volume mounts are not bound at their ``mountPath``, and only ``HOME``/``TMPDIR``
 point at the container's private workspace directory. Use it for trusted, simple workflows.
 
-Restarts: a ``state.json`` in the pod workspace names the executor instance and attempt that
-started the pod and its process groups, and finally holds its result. A later ``run()`` of the
-same attempt returns the stored result, or, if an earlier process started it and never
+Restarts: the pod journal (:mod:`.journal`) records the executor instance and attempt that
+started each pod, its process groups, and finally its result. After a restart, ``run()`` of the
+same attempt returns the recorded result, or, if the earlier server started it and never
 finished, kills its survivors and reports it lost, instead of running it twice. (With bwrap,
 ``--die-with-parent`` already ends sandboxes when the server dies; unisolated ones survive.)
 """
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -42,6 +41,7 @@ from workflows.executors import processes
 from workflows.executors.artifacts import LocalArtifactStore
 from workflows.executors.base import ArtifactFetcher, LogLine, LogSink, PodRequest, PodResult
 from workflows.executors.isolation import OsHost
+from workflows.executors.journal import PodJournal
 from workflows.executors.pods import Outcome, PodRun
 from workflows.executors.staging import StagingError, place_inputs, plan, read_parameters, save_artifacts
 from workflows.model.status import NodePhase
@@ -49,7 +49,6 @@ from workflows.model.status import NodePhase
 LOST_MESSAGE: Final = "pod was running when the server stopped; its result was lost"
 POD_IP: Final = "127.0.0.1"
 HOST_NAME: Final = socket.gethostname()  # {{steps.x.hostNodeName}}: the node a pod ran on
-_STATE: Final = "state.json"
 # The smallest sandbox a container needs; if this fails (no user namespaces...), isolate nothing.
 _PROBE_ARGS: Final = (
     "--die-with-parent",
@@ -117,8 +116,13 @@ class LocalExecutor:
         self._instance = uuid.uuid4().hex  # who started a pod: survives pid reuse in containers
         self._boot_id = _read_boot_id()
         self._running: dict[Path, asyncio.Future[PodResult]] = {}
+        self._journal = PodJournal(self._data_dir / "pods", instance=self._instance, boot_id=self._boot_id)
         self._cgroups = processes.MemoryCgroups()
         self._host = OsHost()
+
+    def close(self) -> None:
+        """Close the pod journal (pods still running are the engine's to stop first)."""
+        self._journal.close()
 
     def workspace(self, pod: PodRequest) -> Path:
         """The pod's workspace directory."""
@@ -140,12 +144,14 @@ class LocalExecutor:
         if (joined := self._running.get(ws)) is not None:
             return await asyncio.shield(joined)  # a second caller waits; only the first owns the pod
         log = logger.bind(namespace=pod.namespace, workflow=pod.workflow_name, node=pod.node_id)
-        if (earlier := self._previous_run(ws, attempt=pod.attempt, log=log)) is not None:
+        key = f"{pod.namespace}/{pod.workflow_name}/{pod.pod_name}"
+        self._journal.open()
+        if (earlier := self._previous_run(key, attempt=pod.attempt, log=log)) is not None:
             return earlier
         future: asyncio.Future[PodResult] = asyncio.get_running_loop().create_future()
         self._running[ws] = future
         try:
-            result = await self._run_fresh(pod, ws=ws, log=log, on_ready=on_ready)
+            result = await self._run_fresh(pod, key=key, ws=ws, log=log, on_ready=on_ready)
             future.set_result(result)
             return result
         finally:
@@ -153,31 +159,27 @@ class LocalExecutor:
                 future.cancel()  # callers that joined see the pod stopped, as its owner did
             del self._running[ws]
 
-    def _previous_run(self, ws: Path, *, attempt: int, log: Any) -> PodResult | None:
-        """The stored result of this attempt of the pod if it finished or was lost; None to run it now.
+    def _previous_run(self, key: str, *, attempt: int, log: Any) -> PodResult | None:
+        """The recorded result of this attempt of the pod if it finished or was lost under an earlier
+        server; None to run it now.
 
-        A state file of another attempt (a pod name reused by a retried run) is not this run:
-        its survivors, if any, are killed and the pod runs afresh.
+        An entry of another attempt (a pod name reused by a retried run) is not this run: its
+        survivors, if any, are killed and the pod runs afresh.
         """
-        try:
-            state = json.loads((ws / _STATE).read_bytes())
-        except FileNotFoundError:
-            return None  # never started a process: (re)run it
-        except ValueError:  # torn write during a crash: who started what is unknown
-            state = {"attempt": attempt}
-        same_attempt = state.get("attempt", 0) == attempt
-        if same_attempt and isinstance(state.get("result"), dict):
-            return _load_result(state["result"])
-        if state.get("instance") == self._instance:
-            return None  # cancelled earlier by us (nothing survives that): start afresh
+        entry = self._journal.consume(key)
+        if entry is None:
+            return None  # never started a process under an earlier server: (re)run it
+        same_attempt = entry.get("a", 0) == attempt
+        if same_attempt and isinstance(entry.get("r"), dict):
+            return _load_result(entry["r"])
         killed = 0
-        if state.get("boot_id") == self._boot_id:
-            killed = _kill_groups({int(k): int(v) for k, v in state.get("groups", {}).items()})
+        if entry.get("b") == self._boot_id:
+            killed = _kill_groups({int(k): int(v) for k, v in (entry.get("g") or {}).items()})
         if not same_attempt:
             return None
-        log.warning("pod lost by an earlier server", pod=ws.name, survivors_killed=killed)
+        log.warning("pod lost by an earlier server", pod=key.rsplit("/", 1)[-1], survivors_killed=killed)
         result = PodResult(phase=NodePhase.ERROR, message=LOST_MESSAGE, finished_at=datetime.now(UTC))
-        (ws / _STATE).write_text(json.dumps({**state, "result": _dump_result(result)}))
+        self._journal.finished(key, attempt=attempt, result=_dump_result(result))
         return result
 
     async def _isolated(self) -> bool:
@@ -185,16 +187,22 @@ class LocalExecutor:
             return await bwrap_works()
         return self._isolation == "bwrap"
 
-    async def _run_fresh(self, pod: PodRequest, *, ws: Path, log: Any, on_ready: Callable[[str], None]) -> PodResult:
+    async def _run_fresh(self, pod: PodRequest, *, key: str, ws: Path, log: Any,
+                         on_ready: Callable[[str], None]) -> PodResult:
         started_at = datetime.now(UTC)
-        # No state file until a process starts: a pod lost before that has nothing to kill
+        # Nothing journaled until a process starts: a pod lost before that has nothing to kill
         # and is simply run again.
-        state = _StateFile(ws / _STATE, instance=self._instance, boot_id=self._boot_id, attempt=pod.attempt)
+        groups: dict[int, int] = {}
+
+        def record(pgid: int) -> None:
+            groups[pgid] = _start_time(pgid)
+            self._journal.started(key, attempt=pod.attempt, groups=groups)
+
         try:
-            result = await self._execute(pod, ws=ws, state=state, on_ready=on_ready, log=log)
+            result = await self._execute(pod, ws=ws, record=record, on_ready=on_ready, log=log)
             result = replace(result, started_at=started_at, finished_at=datetime.now(UTC), pod_ip=POD_IP,
                              host_node_name=HOST_NAME)
-            state.write(result=result)
+            self._journal.finished(key, attempt=pod.attempt, result=_dump_result(result))
         except OSError as e:  # the workspace itself failed (disk full, permissions): still a result
             log.error("pod workspace failed", pod=pod.pod_name, error=str(e))
             result = PodResult(
@@ -204,23 +212,18 @@ class LocalExecutor:
                 finished_at=datetime.now(UTC),
                 pod_ip=POD_IP,
             )
-        finally:
-            state.close()
         log.debug("pod finished", pod=pod.pod_name, phase=result.phase.value, exit_code=result.exit_code)
         return result
 
     async def _execute(
-        self, pod: PodRequest, *, ws: Path, state: _StateFile, on_ready: Callable[[str], None], log: Any
+        self, pod: PodRequest, *, ws: Path, record: Callable[[int], None], on_ready: Callable[[str], None],
+        log: Any,
     ) -> PodResult:
         try:
             ws.mkdir(parents=True)
         except FileExistsError:  # an attempt of ours that was cancelled, or another attempt: start over
             shutil.rmtree(ws)
             ws.mkdir()
-
-        def record(pgid: int) -> None:
-            state.groups[pgid] = _start_time(pgid)
-            state.write()
 
         def emit_for(container: str) -> processes.Emit:
             def emit(content: str) -> None:
@@ -282,36 +285,6 @@ class LocalExecutor:
             output_parameters=params,
             output_artifacts=saved,
         )
-
-
-class _StateFile:
-    """``state.json``: who started the pod, its process groups, finally its result.
-
-    Written when the first process starts, rewritten in place through one descriptor kept
-    open (one file creation per pod: at thousands of pods, creations dominate the overhead).
-    No fsync: after a machine crash the boot id differs and the pod is reported lost anyway.
-    """
-
-    def __init__(self, path: Path, *, instance: str, boot_id: str, attempt: int) -> None:
-        self.path = path
-        self.groups: dict[int, int] = {}  # pgid -> leader start time
-        self._head = {"instance": instance, "pid": os.getpid(), "boot_id": boot_id, "attempt": attempt}
-        self._fd: int | None = None
-
-    def write(self, *, result: PodResult | None = None) -> None:
-        state: dict[str, Any] = {**self._head, "groups": {str(k): v for k, v in self.groups.items()}}
-        if result is not None:
-            state["result"] = _dump_result(result)
-        payload = json.dumps(state).encode()
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        os.pwrite(self._fd, payload, 0)
-        os.ftruncate(self._fd, len(payload))
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 def _read_boot_id() -> str:

@@ -62,7 +62,11 @@ def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool
     main_names = {c.name for c in pod.main}
     main_dirs, main_placed = _main_write_paths(pod)
     root_outputs = _root_files(pod)
-    for c in (*pod.init_containers, *pod.sidecars, *pod.main):
+    containers = (*pod.init_containers, *pod.sidecars, *pod.main)
+    for c in containers:
+        if not isolated and len(containers) == 1:
+            tmp_dirs[c.name] = workspace  # the one container's HOME/TMPDIR: no directory more to create
+            continue
         tmp = tmp_dirs[c.name] = workspace / f"tmp-{c.name}"  # flat: every mkdir counts at 1,000s of pods
         tmp.mkdir()
         if not isolated:
