@@ -11,7 +11,9 @@ commands run from the host, optionally inside bubblewrap (:mod:`.isolation`).
 Without isolation (``isolation="none"``, or ``auto`` where bwrap does not work) commands see
 the host filesystem as it is: absolute paths are the host's (two pods writing ``/tmp/x``
 collide), volume mounts are not bound at their ``mountPath``, and only ``HOME``/``TMPDIR``
-point at the container's private workspace directory. Use it for trusted, simple workflows.
+(and the working directory) point at the container's workspace directory — private, except
+that single-container pods with no files, inputs or volumes share one per workflow. Use it for
+trusted, simple workflows.
 
 Restarts: the pod journal (:mod:`.journal`) records the executor instance and attempt that
 started each pod, its process groups, and finally its result. After a restart, ``run()`` of the
@@ -28,6 +30,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -49,6 +52,8 @@ from workflows.model.status import NodePhase
 LOST_MESSAGE: Final = "pod was running when the server stopped; its result was lost"
 POD_IP: Final = "127.0.0.1"
 HOST_NAME: Final = socket.gethostname()  # {{steps.x.hostNodeName}}: the node a pod ran on
+_SCRATCH: Final = ".scratch"
+_TICKS: Final = os.sysconf("SC_CLK_TCK")
 # The smallest sandbox a container needs; if this fails (no user namespaces...), isolate nothing.
 _PROBE_ARGS: Final = (
     "--die-with-parent",
@@ -116,6 +121,7 @@ class LocalExecutor:
         self._instance = uuid.uuid4().hex  # who started a pod: survives pid reuse in containers
         self._boot_id = _read_boot_id()
         self._running: dict[Path, asyncio.Future[PodResult]] = {}
+        self._scratches: set[Path] = set()
         self._journal = PodJournal(self._data_dir / "pods", instance=self._instance, boot_id=self._boot_id)
         self._cgroups = processes.MemoryCgroups()
         self._host = OsHost()
@@ -123,6 +129,14 @@ class LocalExecutor:
     def close(self) -> None:
         """Close the pod journal (pods still running are the engine's to stop first)."""
         self._journal.close()
+
+    def _scratch(self, pod: PodRequest) -> Path:
+        """The directory unisolated bare pods of one workflow share (see :func:`_bare`), made once."""
+        path = self._data_dir / "pods" / pod.namespace / pod.workflow_name / _SCRATCH
+        if path not in self._scratches:
+            path.mkdir(parents=True, exist_ok=True)
+            self._scratches.add(path)
+        return path
 
     def workspace(self, pod: PodRequest) -> Path:
         """The pod's workspace directory."""
@@ -219,11 +233,15 @@ class LocalExecutor:
         self, pod: PodRequest, *, ws: Path, record: Callable[[int], None], on_ready: Callable[[str], None],
         log: Any,
     ) -> PodResult:
-        try:
-            ws.mkdir(parents=True)
-        except FileExistsError:  # an attempt of ours that was cancelled, or another attempt: start over
-            shutil.rmtree(ws)
-            ws.mkdir()
+        isolated = await self._isolated()
+        if not isolated and _bare(pod):
+            ws = self._scratch(pod)
+        else:
+            try:
+                ws.mkdir(parents=True)
+            except FileExistsError:  # an attempt of ours that was cancelled, or another attempt: start over
+                shutil.rmtree(ws)
+                ws.mkdir()
 
         def emit_for(container: str) -> processes.Emit:
             def emit(content: str) -> None:
@@ -240,7 +258,6 @@ class LocalExecutor:
             return emit
 
         volumes_root = self._data_dir / "volumes" / pod.namespace / pod.workflow_uid
-        isolated = await self._isolated()
         layout = plan(pod, workspace=ws, volumes_root=volumes_root, isolated=isolated, extra_path=self._extra_path)
         run = PodRun(
             pod=pod,
@@ -287,6 +304,14 @@ class LocalExecutor:
         )
 
 
+def _bare(pod: PodRequest) -> bool:
+    """A pod whose workspace would hold nothing but its one process's HOME, TMPDIR and working
+    directory: without isolation it runs in a directory shared by such pods of its workflow
+    (absolute paths are shared anyway), which spares a directory creation per pod."""
+    return (len(pod.main) == 1 and not pod.init_containers and not pod.sidecars and not pod.files
+            and not pod.input_artifacts and not pod.volumes and not pod.daemon)
+
+
 def _read_boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -295,12 +320,11 @@ def _read_boot_id() -> str:
 
 
 def _start_time(pid: int) -> int:
-    """A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), 0 if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    """A lower bound of a just-started process's start time, in the unit of field 22 of
+    /proc/<pid>/stat (clock ticks since boot): the boot clock a second ago (the process started
+    after its spawn began, moments before this call). Reading the process's own stat file
+    would cost a file open per pod."""
+    return int((time.clock_gettime(time.CLOCK_BOOTTIME) - 1.0) * _TICKS)
 
 
 def _kill_groups(groups: dict[int, int]) -> int:

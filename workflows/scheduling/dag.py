@@ -137,7 +137,9 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
     # Targets with a node come first, then those without, in order, until a parallelism limit
     # stops new ones: a pass costs what can change, not the size of the DAG.
     started: dict[str, None] = p.memo.setdefault(("dag-started", node.id), {})
-    waiting: dict[str, None] = p.memo.setdefault(("dag-waiting", node.id), dict.fromkeys(shape.targets))
+    waiting: dict[str, None] | None = p.memo.get(("dag-waiting", node.id))
+    if waiting is None:  # not setdefault: building the default on every pass costs O(tasks)
+        waiting = p.memo[("dag-waiting", node.id)] = dict.fromkeys(shape.targets)
     for target in [*started, *waiting]:
         if target in ctx.settled:
             started.pop(target, None)

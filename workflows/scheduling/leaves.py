@@ -8,6 +8,7 @@ issuing :class:`StartPod` commands, their results arrive as observations on late
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -70,6 +71,26 @@ def process_args(p: Pass, template: Template, call: Call, *, retries: int | None
         if param.enum and value not in param.enum:
             raise InvalidSpec(f"inputs.parameters.{param.name}", f"value '{value}' is not one of {list(param.enum)}")
         values.append((param.name, value))
+    if template.name and not _has_tags(p, template):
+        new = template  # nothing to substitute: re-parsing would rebuild the very same template
+    else:
+        new = _substituted(p, template, call, values=values, retries=retries)
+    arts = _input_artifacts(new, call)
+    if new is not template and new.kind in _POD_KINDS and (retries is not None or new.retry_strategy is None):
+        _check_resolved(new, written=template)  # a retried one is checked per attempt, once `retries` is known
+    inputs = NodeIO(
+        parameters=tuple(values),
+        artifacts=tuple(outputs.ref_of(a) for a in arts),
+    )
+    processed = Processed(template=new, artifacts=tuple(arts), inputs=inputs)
+    p.memo[key] = processed
+    return processed
+
+
+def _substituted(p: Pass, template: Template, call: Call, *, values: list[tuple[str, str]],
+                 retries: int | None) -> Template:
+    """The template with every known variable substituted, parsed again."""
+    g = p.global_params
     mapping: dict[str, str] = dict(g)
     mapping["node.name"] = call.name
     mapping.update(call.local)
@@ -92,17 +113,16 @@ def process_args(p: Pass, template: Template, call: Call, *, retries: int | None
     raw = substitute(dict(template.raw), mapping, allow_unresolved=True)
     if not template.name:
         raw["name"] = call.name
-    new = wire.parse_template(raw, path=call.path, require_name=False)
-    arts = _input_artifacts(new, call)
-    if new.kind in _POD_KINDS and (retries is not None or new.retry_strategy is None):
-        _check_resolved(new, written=template)  # a retried one is checked per attempt, once `retries` is known
-    inputs = NodeIO(
-        parameters=tuple(values),
-        artifacts=tuple(outputs.ref_of(a) for a in arts),
-    )
-    processed = Processed(template=new, artifacts=tuple(arts), inputs=inputs)
-    p.memo[key] = processed
-    return processed
+    return wire.parse_template(raw, path=call.path, require_name=False)
+
+
+def _has_tags(p: Pass, template: Template) -> bool:
+    """Whether the template holds any ``{{`` at all (checked once per template object)."""
+    key = ("has-tags", id(template))
+    cached = p.memo.get(key)
+    if cached is None or cached[0] is not template:  # the object itself is kept, so its id is not reused
+        cached = p.memo[key] = (template, "{{" in json.dumps(dict(template.raw), default=str))
+    return bool(cached[1])
 
 
 def _input_artifacts(template: Template, call: Call) -> list[Artifact]:
