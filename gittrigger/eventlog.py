@@ -6,9 +6,11 @@ Implements :class:`sensors.eventlog.EventLog`. Opened by the process runtime
 and the event sources (``append`` before the 2xx, ``reject``), read by
 :class:`sensors.dispatcher.Dispatcher` and the audit API.
 
-Durability: WAL with ``synchronous=FULL``, one transaction (one WAL fsync) per call, nothing
-batched, because a 2xx tells the host it need not retry: once ``append`` returns, the event
-survives SIGKILL and power loss. One connection, used from ``asyncio.to_thread`` under a lock
+Durability: WAL with ``synchronous=FULL``, because a 2xx tells the host it need not retry: once
+``append`` returns, the event survives SIGKILL and power loss. Appends that arrive while a commit
+is in flight share the next transaction (group commit: one WAL fsync for all of them, each caller
+answered only after it), so throughput grows with concurrency instead of being one fsync each.
+One connection, used from ``asyncio.to_thread`` under a lock
 (SQLite serializes writers anyway; the to_thread keeps the fsync off the event loop).
 Redeliveries hit the unique index on ``(source_name, delivery_id)`` (NULL delivery ids never
 collide, so events without one are never deduplicated). ``sqlite3`` errors never leave this
@@ -18,12 +20,13 @@ module: each becomes :class:`~workflows.errors.Unavailable` (the edge answers 50
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Self, TypeVar
 
@@ -69,6 +72,8 @@ class SqliteEventLog:
         self._busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._appends: list[_Append] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utcnow,
@@ -92,27 +97,32 @@ class SqliteEventLog:
 
     async def append(self, event: Event, *, source_kind: str, delivery_id: str | None,
                      received_at: datetime) -> tuple[StoredEvent, bool]:
-        """Store ``event`` (one fsync'd transaction) unless its delivery id is known already."""
-        body = event.to_cloudevent_json()
-        at = _iso(received_at)
+        """Store ``event`` unless its delivery id is known already; returns once it is durable.
 
-        def write(conn: sqlite3.Connection) -> tuple[StoredEvent, bool]:
-            with conn:
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO events (event_id, source_name, event_name, source_kind,"
-                    " delivery_id, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (event.context.id, event.event_source_name, event.event_name, source_kind,
-                     delivery_id, at, body))
-                if cur.rowcount == 1:
-                    seq = cur.lastrowid
-                    assert seq is not None
-                    return StoredEvent(seq=seq, event=event, source_kind=source_kind,
-                                       delivery_id=delivery_id, received_at=received_at), True
-                row = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE source_name = ? AND delivery_id = ?",
-                                   (event.event_source_name, delivery_id)).fetchone()
-                return _with_audit(conn, _stored(row)), False
+        Appends arriving while a commit is in flight are committed together in the next
+        transaction (group commit): one fsync for many deliveries, each answered only after it.
+        """
+        future: asyncio.Future[tuple[StoredEvent, bool]] = asyncio.get_running_loop().create_future()
+        self._appends.append(_Append(event=event, source_kind=source_kind, delivery_id=delivery_id,
+                                     received_at=received_at, body=event.to_cloudevent_json(),
+                                     future=future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_appends(), name="event log group commit")
+        return await future
 
-        return await self._run(write)
+    async def _commit_appends(self) -> None:
+        while self._appends:
+            batch, self._appends = self._appends, []
+            try:
+                results = await self._run(functools.partial(_insert_all, batch=batch))
+            except WorkflowError as exc:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            for item, result in zip(batch, results, strict=True):
+                if not item.future.done():  # its request may have gone away
+                    item.future.set_result(result)
 
     async def reject(self, *, source_kind: str, event_source_name: str, event_name: str,
                      delivery_id: str | None, reason: str, received_at: datetime) -> None:
@@ -232,6 +242,38 @@ class SqliteEventLog:
                 raise Unavailable(f"event log {self.path}: {exc}") from exc
             except OSError as exc:
                 raise Unavailable(f"event log {self.path}: {exc.strerror}") from exc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Append:
+    event: Event
+    source_kind: str
+    delivery_id: str | None
+    received_at: datetime
+    body: str
+    future: asyncio.Future[tuple[StoredEvent, bool]]
+
+
+def _insert_all(conn: sqlite3.Connection, *, batch: Sequence[_Append]) -> list[tuple[StoredEvent, bool]]:
+    """Insert a batch in one transaction; a known delivery id yields the stored event instead."""
+    out: list[tuple[StoredEvent, bool]] = []
+    with conn:
+        for item in batch:
+            event = item.event
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO events (event_id, source_name, event_name, source_kind,"
+                " delivery_id, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event.context.id, event.event_source_name, event.event_name, item.source_kind,
+                 item.delivery_id, _iso(item.received_at), item.body))
+            if cur.rowcount == 1:
+                assert cur.lastrowid is not None
+                out.append((StoredEvent(seq=cur.lastrowid, event=event, source_kind=item.source_kind,
+                                        delivery_id=item.delivery_id, received_at=item.received_at), True))
+                continue
+            row = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE source_name = ? AND delivery_id = ?",
+                               (event.event_source_name, item.delivery_id)).fetchone()
+            out.append((_with_audit(conn, _stored(row)), False))
+    return out
 
 
 def _iso(moment: datetime) -> str:

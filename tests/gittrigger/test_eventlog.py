@@ -4,6 +4,7 @@ The event log: SQLite (durable, real files, a SIGKILLed writer) and the in-memor
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -165,6 +166,43 @@ async def test_sqlite_errors_become_unavailable(tmp_path: Path) -> None:
     await closed.close()
     with pytest.raises(Unavailable):
         await closed.append(event(), source_kind="github", delivery_id="d1", received_at=T0)
+
+
+async def test_concurrent_appends_share_transactions_and_each_gets_its_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: appends made while a commit is in flight go into the next one together;
+    each caller still gets its own event (or the original, for a redelivery in the same batch)."""
+    log = await SqliteEventLog.open(tmp_path / "events.db")
+    commits = 0
+    real_run = log._run
+
+    async def counting_run(fn: Any) -> Any:
+        nonlocal commits
+        commits += 1
+        return await real_run(fn)
+
+    monkeypatch.setattr(log, "_run", counting_run)
+    try:
+        answers = await asyncio.gather(*(
+            log.append(event(f"e{i}"), source_kind="github", delivery_id=f"d{i % 40}", received_at=T0)
+            for i in range(50)))
+    finally:
+        await log.close()
+    created = [stored.event.context.id for stored, new in answers if new]
+    assert created == [f"e{i}" for i in range(40)]  # d0..d9 arrive twice: the second is a redelivery
+    for i, (stored, new) in enumerate(answers[40:], start=40):
+        assert not new and stored.event.context.id == f"e{i - 40}" and stored.seq == answers[i - 40][0].seq
+    assert len({stored.seq for stored, _ in answers}) == 40
+    assert commits < 50  # not one transaction per delivery
+
+
+async def test_a_failed_group_commit_fails_every_caller_in_it(tmp_path: Path) -> None:
+    log = await SqliteEventLog.open(tmp_path / "events.db")
+    await log.close()
+    results = await asyncio.gather(*(
+        log.append(event(f"e{i}"), source_kind="github", delivery_id=f"d{i}", received_at=T0) for i in range(5)),
+        return_exceptions=True)
+    assert all(isinstance(r, Unavailable) for r in results)
 
 
 CHILD = textwrap.dedent("""
