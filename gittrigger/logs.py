@@ -37,15 +37,20 @@ def configure_logging(*, json: bool | None, level: str, stream: TextIO | None = 
         renderer = [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
     else:
         renderer = [structlog.dev.ConsoleRenderer(colors=hasattr(out, "isatty") and out.isatty())]
+    # Our own loggers skip the stdlib round trip (a LogRecord, a formatter pass, a handler lock):
+    # at thousands of deliveries a second that was a third of the server's time per request.
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            _add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            *([] if json else [structlog.processors.format_exc_info]),
+            *renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=_NamedWriterFactory(out),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -59,3 +64,26 @@ def configure_logging(*, json: bool | None, level: str, stream: TextIO | None = 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+
+
+class _NamedWriter(structlog.WriteLogger):
+    """structlog's plain writer, remembering the name it was asked for (``get_logger(name)``)."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedWriterFactory:
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+
+    def __call__(self, *args: Any) -> _NamedWriter:
+        return _NamedWriter(self._file, str(args[0]) if args else "")
+
+
+def _add_logger_name(logger: Any, method_name: str, event_dict: Any) -> Any:
+    name = getattr(logger, "name", "")
+    if name:
+        event_dict["logger"] = name
+    return event_dict

@@ -11,6 +11,7 @@ tests, aiohttp's ``CIMultiDictProxy`` in the server).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Final
 
@@ -59,6 +60,7 @@ USER_AGENT: Final = "User-Agent"
 _TOKEN_PUNCTUATION: Final = frozenset("!#$%&'*+-.^_`|~")
 
 
+@functools.lru_cache(maxsize=4096)  # the same few dozen names arrive with every delivery
 def canonical(name: str) -> str:
     """Spell ``name`` as Go's ``textproto.CanonicalMIMEHeaderKey`` does.
 
