@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gittrigger.http import argo, artifacts, auth, bindings, info, keys, middlewares, streams
+from gittrigger.http import access, argo, artifacts, auth, bindings, info, keys, middlewares, streams
 from gittrigger.http import templates as template_api
 from gittrigger.http.webhooks import REGISTRY
 from gittrigger.metrics import CONTENT_TYPE, Metrics, delivery_outcome
@@ -63,6 +63,7 @@ def make_app(settings: Settings, *, engine: Engine, store: Store,
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[middlewares.request_context, middlewares.domain_errors, auth.authenticate],
+        handler_args={"access_log_class": access.ApiAccessLogger},
     )
     app[keys.SETTINGS] = settings
     app[keys.ENGINE] = engine

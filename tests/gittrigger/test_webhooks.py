@@ -569,3 +569,16 @@ async def test_curl_posts_a_signed_github_push_over_a_real_socket(parts: Parts, 
     assert answers == [(202, {"id": stored.event.context.id}),
                        (200, {"id": stored.event.context.id, "duplicate": True})]
     assert stored.delivery_id == "curl-1"
+
+
+async def test_deliveries_stay_out_of_the_access_log_api_requests_do_not(
+        client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    """A delivery has its own line (source, delivery, reason); the access log keeps the rest."""
+    body = b'{"action": "opened"}'
+    with caplog.at_level("INFO", logger="aiohttp.access"):
+        resp = await client.post("/github-open", data=body, headers=github_headers(body, event="issues", secret=None))
+        assert resp.status == 202
+        assert (await client.get("/healthz")).status == 200
+        await asyncio.sleep(0)  # the access line is written once the response is sent
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(lines) == 1 and "/healthz" in lines[0]
