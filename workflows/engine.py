@@ -5,7 +5,9 @@ Used by :mod:`gittrigger.runtime` (the server), :mod:`gittrigger.cli` (``gittrig
 the tests. Each run has one queue and one worker task (kopf's per-object watcher): observations
 are drained in batches, :func:`~workflows.scheduling.operator.operate` decides, the commands are
 applied (pods started or stopped, a timer armed) and the new status is persisted by a per-run
-writer that coalesces snapshots, so a busy run is never slowed to the store's pace. On start,
+writer that coalesces snapshots (at most one write per ``persist_interval`` while the run is
+busy; the first change and the final state are written at once), so a busy run is never slowed
+to the store's pace. On start,
 unfinished runs are resumed: their running pods are handed to the executor again, which
 re-attaches or reports them lost.
 """
@@ -85,6 +87,8 @@ class _RunState:
     needs_write: bool = True
     writer: asyncio.Task[None] | None = None
     waiters: list[asyncio.Future[RawObject]] = field(default_factory=list)
+    flush_now: asyncio.Event = field(default_factory=asyncio.Event)  # cuts a writer's gathering pause short
+    written_at: float = float("-inf")  # loop time of the last write
 
 
 class Engine:
@@ -98,8 +102,10 @@ class Engine:
         templates: TemplateGetter,
         memo_cache: MemoCache | None = None,
         clock: Callable[[], datetime] = utcnow,
+        persist_interval: float = 0.05,
     ) -> None:
         self._store = store
+        self._persist_interval = persist_interval
         self._executor = executor
         self._templates = templates
         self._memo_cache = memo_cache
@@ -323,9 +329,7 @@ class Engine:
         decision = operate(run, batch, now=self._clock(), templates=self._templates, memo=state.memo)
         state.memo["reattach"] = False
         state.status = decision.status
-        for nid in decision.changed_nodes:
-            state.raw_nodes[nid] = wire.dump_node(decision.status.nodes[nid])
-        state.dirty |= decision.changed_nodes
+        state.dirty |= decision.changed_nodes  # dumped when written: a node changing twice is dumped once
         if decision.labels:
             labels = state.raw["metadata"].setdefault("labels", {})
             labels.update(decision.labels)
@@ -455,6 +459,12 @@ class Engine:
     # -- persistence ---------------------------------------------------------------------------
 
     def _snapshot(self, state: _RunState) -> tuple[dict[str, Any], set[str] | None]:
+        nodes = state.status.nodes
+        if state.all_dirty:
+            state.raw_nodes = {nid: wire.dump_node(n) for nid, n in nodes.items()}
+        else:
+            for nid in state.dirty:
+                state.raw_nodes[nid] = wire.dump_node(nodes[NodeId(nid)])
         status = wire.dump_status(replace(state.status, nodes={}))
         status["nodes"] = dict(state.raw_nodes)
         raw = {**state.raw, "status": status}
@@ -468,7 +478,15 @@ class Engine:
             state.writer = asyncio.create_task(self._write(state), name=f"writer for {state.key[0]}/{state.key[1]}")
 
     async def _write(self, state: _RunState) -> None:
+        loop = asyncio.get_running_loop()
         while state.needs_write:
+            pause = state.written_at + self._persist_interval - loop.time()
+            if pause > 0 and not state.status.phase.completed and not state.flush_now.is_set():
+                # Let a busy run's changes gather: one write per interval, not one per pass.
+                # What a crash loses meanwhile is recovered from the executor (pods re-attach).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.flush_now.wait(), pause)
+            state.written_at = loop.time()
             state.needs_write = False
             snapshot, changed = self._snapshot(state)
             version = state.raw["metadata"].get("resourceVersion", "")
@@ -482,6 +500,7 @@ class Engine:
             state.raw["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"]
 
     async def _flush(self, state: _RunState) -> None:
+        state.flush_now.set()
         if state.writer is not None and not state.writer.done():
             await asyncio.shield(state.writer)
         if state.needs_write:
