@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -53,6 +53,7 @@ from workflows.store.base import ListOptions, MemoCache, RawObject, WorkflowStor
 from workflows.validation import validate
 
 log = structlog.get_logger("workflows.engine")
+DEFER_SECONDS: Final = 0.02  # the longest a pod's start waits to be seen (a node shows Running)
 
 Key = tuple[str, str]
 # (namespace, name, phase, the run's object without its nodes) -> awaited in an owned task
@@ -89,6 +90,8 @@ class _RunState:
     waiters: list[asyncio.Future[RawObject]] = field(default_factory=list)
     flush_now: asyncio.Event = field(default_factory=asyncio.Event)  # cuts a writer's gathering pause short
     written_at: float = float("-inf")  # loop time of the last write
+    deferred: list[Observation] = field(default_factory=list)  # for the next pass (see Engine._defer)
+    deferred_timer: asyncio.TimerHandle | None = None
 
 
 class Engine:
@@ -290,6 +293,9 @@ class Engine:
                     if queue.empty():
                         break
                     item = queue.get_nowait()
+                if state.deferred:
+                    batch[:0] = state.deferred
+                    state.deferred.clear()
                 if self._step(state, batch, bound):
                     break
             await self._flush(state)
@@ -310,6 +316,8 @@ class Engine:
             self._states.pop(key, None)
             if state.timer is not None:
                 state.timer.cancel()
+            if state.deferred_timer is not None:
+                state.deferred_timer.cancel()
 
     def _apply_edit(self, state: _RunState, edit: _Edit) -> None:
         try:
@@ -377,6 +385,29 @@ class Engine:
     def _granter(self, key: Key, node_id: NodeId) -> Callable[[], None]:
         return lambda: self._post(key, LockAcquired(node_id=node_id))
 
+    def _defer(self, key: Key, obs: Observation) -> None:
+        """Hand ``obs`` to the run's next pass, which runs within :data:`DEFER_SECONDS` anyway.
+
+        A pod's start rides along with whatever wakes the run next (often that pod's own end, for
+        short pods), instead of costing a pass of its own: at thousands of short pods that halves
+        the passes. Nothing waits longer than the bound for it.
+        """
+        state = self._states.get(key)
+        if state is None:
+            return
+        state.deferred.append(obs)
+        if state.deferred_timer is None:
+            state.deferred_timer = asyncio.get_running_loop().call_later(
+                DEFER_SECONDS, self._release_deferred, key)
+
+    def _release_deferred(self, key: Key) -> None:
+        state = self._states.get(key)
+        if state is None:
+            return
+        state.deferred_timer = None
+        if state.deferred:
+            self._post(key, Tick())
+
     def _post(self, key: Key, obs: Observation) -> None:
         queue = self._queues.get(key)
         if queue is not None:
@@ -408,7 +439,7 @@ class Engine:
         state.pods[pod.node_id] = asyncio.create_task(self._run_pod(key, pod), name=f"pod {pod.pod_name}")
 
     async def _run_pod(self, key: Key, pod: PodRequest) -> None:
-        self._post(key, PodStarted(node_id=pod.node_id, at=self._clock()))
+        self._defer(key, PodStarted(node_id=pod.node_id, at=self._clock()))
 
         def ready(ip: str) -> None:
             self._post(key, PodReady(node_id=pod.node_id, ip=ip, at=self._clock()))
