@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import structlog
 
@@ -104,6 +104,7 @@ class Engine:
         executor: Executor,
         templates: TemplateGetter,
         memo_cache: MemoCache | None = None,
+        semaphores: SemaphoreLimits | None = None,
         clock: Callable[[], datetime] = utcnow,
         persist_interval: float = 0.05,
     ) -> None:
@@ -116,7 +117,7 @@ class Engine:
         self._queues: dict[Key, asyncio.Queue[Observation | _Edit]] = {}
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._states: dict[Key, _RunState] = {}
-        self._locks = _Locks()
+        self._locks = _Locks(semaphores)
         self._closing = False
         self._listeners: list[PhaseListener] = []
         self._notices: set[asyncio.Task[None]] = set()
@@ -551,16 +552,45 @@ class Engine:
                 fut.set_result(state.raw)
 
 
-class _Locks:
-    """Mutexes and semaphores held by nodes within this server (Argo ``synchronization``)."""
+class SemaphoreLimits(Protocol):
+    """Where semaphore sizes come from (ConfigMaps: :class:`workflows.configmaps.ConfigMaps`)."""
 
-    def __init__(self) -> None:
+    def limit(self, namespace: str, name: str, key: str) -> int | None:
+        """The size of semaphore ``name/key`` in ``namespace``; None when unknown."""
+        ...
+
+
+class _Locks:
+    """Mutexes and semaphores held by nodes within this server (Argo ``synchronization``).
+
+    Lock names are ``mutex/<namespace>/<name>`` (one holder) and
+    ``semaphore/<namespace>/<configmap>/<key>`` (as many holders as the ConfigMap key says, read
+    at each grant so a changed ConfigMap takes effect; one when it is unknown, and said so).
+    """
+
+    def __init__(self, semaphores: SemaphoreLimits | None = None) -> None:
         self._held: dict[str, list[str]] = {}
         self._waiting: list[tuple[tuple[str, ...], str, Callable[[], None]]] = []
+        self._semaphores = semaphores
+        self._unsized: set[str] = set()
+
+    def _capacity(self, lock: str) -> int:
+        kind, _, rest = lock.partition("/")
+        if kind != "semaphore":
+            return 1
+        namespace, _, ref = rest.partition("/")
+        name, _, key = ref.partition("/")
+        size = self._semaphores.limit(namespace, name, key) if self._semaphores is not None else None
+        if size is None:
+            if lock not in self._unsized:
+                self._unsized.add(lock)
+                log.warning("semaphore size unknown, admitting one holder", semaphore=rest,
+                            reason=f"no ConfigMap {name!r} with an integer key {key!r} in namespace {namespace!r}")
+            return 1
+        return size
 
     def _free(self, lock: str) -> bool:
-        # Every lock admits one holder: semaphore sizes live in ConfigMaps, which we do not read yet.
-        return not self._held.get(lock)
+        return len(self._held.get(lock, ())) < self._capacity(lock)
 
     def acquire(self, locks: tuple[str, ...], holder: str, granted: Callable[[], None]) -> None:
         self._waiting.append((locks, holder, granted))
