@@ -27,6 +27,7 @@ from workflows.model.spec import ObjectKind, Workflow
 from workflows.resolution import DictTemplateGetter
 from workflows.store.memory import MemoryStore
 from workflows.store.sqlite import SqliteStore
+from workflows.store.watching import WatchingStore
 
 DATABASE: Final = "gittrigger.db"
 TEMPLATE_KINDS: Final = (ObjectKind.WORKFLOW_TEMPLATE.value, ObjectKind.CLUSTER_WORKFLOW_TEMPLATE.value)
@@ -36,7 +37,7 @@ TEMPLATE_KINDS: Final = (ObjectKind.WORKFLOW_TEMPLATE.value, ObjectKind.CLUSTER_
 class Parts:
     """What :func:`assemble` built; valid inside its ``async with`` block only."""
 
-    store: SqliteStore | MemoryStore
+    store: WatchingStore  # the backend wrapped in the change feed the workflow watch API reads
     engine: Engine
     executor: LocalExecutor
     templates: DictTemplateGetter
@@ -64,11 +65,13 @@ async def assemble(
     templates = DictTemplateGetter(templates_in(templates_from, max_bytes=settings.sources.max_manifest_bytes))
     data_dir = settings.store.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    store: SqliteStore | MemoryStore
+    backend: SqliteStore | MemoryStore
     if memory:
-        store = MemoryStore()
+        backend = MemoryStore()
     else:
-        store = await SqliteStore.open(data_dir / DATABASE, synchronous=settings.store.synchronous)
+        backend = await SqliteStore.open(data_dir / DATABASE, synchronous=settings.store.synchronous)
+    # Every write (engine and API alike) goes through the feed, so watchers see all changes.
+    store = WatchingStore(backend)
     try:
         for kind in TEMPLATE_KINDS:
             for raw in await store.list_objects(kind, None):
@@ -97,6 +100,7 @@ async def assemble(
         finally:
             await engine.close()
             await store.flush()
+            store.close_feed()  # open watches end instead of waiting for changes that cannot come
     finally:
-        if isinstance(store, SqliteStore):
-            await store.close()
+        if isinstance(backend, SqliteStore):
+            await backend.close()
