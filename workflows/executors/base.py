@@ -156,6 +156,8 @@ class PodRequest:
     labels: Mapping[str, str] = field(default_factory=_empty)
     annotations: Mapping[str, str] = field(default_factory=_empty)
     pod_fields: Mapping[str, Any] = field(default_factory=_empty)  # nodeSelector, tolerations, podSpecPatch...
+    # retryStrategy.affinity.nodeAntiAffinity: the machines where earlier attempts failed.
+    avoid_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -307,9 +307,28 @@ def _pod_for(p: Pass, call: Call, processed: Processed, node: NodeStatus) -> Pod
         "workflows.argoproj.io/node-id": node.id,
         **{str(k): str(v) for k, v in (template.metadata.get("annotations") or {}).items()},
     }
-    return build_pod(template, spec=p.spec, node_id=node.id, pod_name=name, namespace=p.namespace,
-                     workflow_name=p.name, workflow_uid=p.uid, attempt=_attempt_of(call.name),
-                     input_artifacts=processed.artifacts, labels=labels, annotations=annotations, path=call.path)
+    pod = build_pod(template, spec=p.spec, node_id=node.id, pod_name=name, namespace=p.namespace,
+                    workflow_name=p.name, workflow_uid=p.uid, attempt=_attempt_of(call.name),
+                    input_artifacts=processed.artifacts, labels=labels, annotations=annotations, path=call.path,
+                    global_params=p.global_params)
+    hosts = _failed_hosts(p, call, template)
+    return replace(pod, avoid_hosts=hosts) if hosts else pod
+
+
+def _failed_hosts(p: Pass, call: Call, template: Template) -> tuple[str, ...]:
+    """Argo's RetryOnDifferentHost: the machines where earlier attempts of this retry failed."""
+    strategy = template.retry_strategy
+    if strategy is None or (strategy.affinity or {}).get("nodeAntiAffinity") is None:
+        return ()
+    m = re.search(r"\(\d+\)$", call.name)
+    retry = p.tree.get(call.name[: m.start()]) if m else None
+    if retry is None:
+        return ()
+    hosts: list[str] = []
+    for attempt in p.tree.children(retry):
+        if attempt.phase.failed and attempt.host_node_name and attempt.host_node_name not in hosts:
+            hosts.append(attempt.host_node_name)
+    return tuple(hosts)
 
 
 def _attempt_of(name: str) -> int:

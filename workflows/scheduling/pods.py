@@ -28,6 +28,7 @@ from workflows.executors.base import (
 )
 from workflows.model.ids import NodeId
 from workflows.model.spec import Artifact, Template, TemplateKind, WorkflowSpec
+from workflows.templating import substitute
 
 SCRIPT_PATH: Final = "/argo/staging/script"
 _QUANTITY: Final = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
@@ -161,8 +162,13 @@ def build_pod(
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
     path: str,
+    global_params: Mapping[str, str] | None = None,
 ) -> PodRequest:
-    """The pod of a container, script or containerSet template."""
+    """The pod of a container, script or containerSet template.
+
+    ``global_params`` are substituted into the workflow-level pod fields (the template's own
+    were substituted with the template), as Argo substitutes its global variables into the spec.
+    """
     files: list[File] = []
     if template.kind is TemplateKind.CONTAINER_SET:
         cs = template.container_set or {}
@@ -214,7 +220,16 @@ def build_pod(
         for a in template.outputs.artifacts
         if a.path
     )
-    pod_fields = {**spec.pod_fields, **template.pod_fields}
+    workflow_fields = spec.pod_fields
+    if workflow_fields and global_params:
+        workflow_fields = substitute(dict(workflow_fields), {**global_params, "pod.name": pod_name},
+                                     allow_unresolved=True)
+    pod_fields = {**workflow_fields, **template.pod_fields}
+    patches = tuple(f["podSpecPatch"] for f in (workflow_fields, template.pod_fields) if f.get("podSpecPatch"))
+    if len(patches) > 1:
+        pod_fields["podSpecPatch"] = patches  # Argo applies both: the workflow's, then the template's
+    if template.active_deadline_seconds is not None:
+        pod_fields["activeDeadlineSeconds"] = template.active_deadline_seconds
     return PodRequest(
         node_id=node_id,
         pod_name=pod_name,
