@@ -469,6 +469,17 @@ def test_sidecars_are_native_and_mirror_the_main_mounts() -> None:
     assert [c["name"] for c in manifest["spec"]["containers"]] == ["main", "wait"]
 
 
+def test_mirrored_mounts_include_input_artifacts() -> None:
+    """As in Argo, mirrorVolumeMounts shows the sidecar the main container's artifacts too."""
+    body = TEMPLATES["artifacts-in-and-out"] + """    sidecars:
+    - {name: watcher, image: alpine, command: [sleep, "3600"], mirrorVolumeMounts: true}
+"""
+    manifest = build(only(body))
+    assert mounts_of(container(manifest, "watcher")) == {
+        "/in/notes.txt": (HELPER_VOLUME, "artifacts/0"), "/src": (HELPER_VOLUME, "artifacts/1")}
+    assert container(manifest, "watcher")["command"] == ["sleep", "3600"]  # no emissary for sidecars
+
+
 def test_user_init_containers_run_after_ours_and_before_sidecars() -> None:
     """Our init stages files first; the user's init containers may then read them."""
     manifest = build(only(TEMPLATES["init-containers"]))
