@@ -220,6 +220,17 @@ def clean_fields(obj: Any, fields: str, *, prefix: str) -> Any:
     return obj
 
 
+async def on_shutdown(app: web.Application) -> None:
+    """End every open stream so a graceful stop does not wait for them (an ``on_shutdown`` hook).
+
+    Watches end when the change feed closes; follows and idle streams notice it within
+    IDLE_CHECK_SECONDS. aiohttp runs this hook before it waits for handlers in flight.
+    """
+    store = app[keys.STORE]
+    if isinstance(store, WatchingStore):
+        store.close_feed()
+
+
 # -- framing -----------------------------------------------------------------------------------
 
 
@@ -238,8 +249,11 @@ class _Stream:
 
     @property
     def gone(self) -> bool:
+        """The client left, or the server is shutting down (see :func:`on_shutdown`)."""
         transport = self._request.transport
-        return transport is None or transport.is_closing()
+        store = self._request.app[keys.STORE]
+        return (transport is None or transport.is_closing()
+                or (isinstance(store, WatchingStore) and store.feed_closed))
 
     async def start(self) -> None:
         self.started = True
@@ -261,7 +275,8 @@ class _Stream:
         return self._response
 
     async def _guard(self, write: Any) -> None:
-        if self.gone:
+        transport = self._request.transport
+        if transport is None or transport.is_closing():
             write.close()
             raise _Gone
         try:

@@ -435,3 +435,22 @@ def test_parse_watch_query_names() -> None:
                                         "listOptions.resourceVersion": "0"})
     assert parsed.names == frozenset({"a"}) and parsed.not_names == frozenset({"b"})
     assert parsed.resource_version is None
+
+
+async def test_shutdown_hook_ends_open_streams(client: Client, parts: Parts, tmp_path: Path) -> None:
+    """``on_shutdown`` ends follows, watches and the events stream, so a graceful stop need not wait."""
+    gate = tmp_path / "gate"
+    await parts.engine.submit(gated("stopping", gate), namespace="ci")
+    follow = await client.get("/api/v1/workflows/ci/stopping/log", params={"logOptions.follow": "true"})
+    assert await next_frame(follow) is not None
+    watch = await client.get("/api/v1/workflow-events/ci")
+    assert await next_frame(watch) is not None
+    events = await client.get("/api/v1/stream/events/ci")
+    assert client.app is not None
+    await streams.on_shutdown(client.app)
+    assert await next_frame(follow) is None
+    while (frame := await next_frame(watch)) is not None:
+        assert frame["result"]["type"] in ("ADDED", "MODIFIED")
+    assert await asyncio.wait_for(events.content.read(), 30) == b""
+    gate.touch()
+    await asyncio.wait_for(parts.engine.wait("ci", "stopping"), 30)

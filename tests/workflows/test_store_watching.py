@@ -123,6 +123,9 @@ async def test_iteration_waits_for_events_and_ends_on_close() -> None:
     assert store.subscriber_count == 0
     with pytest.raises(StopAsyncIteration):
         await sub.__anext__()
+    assert store.feed_closed
+    assert [e async for e in store.subscribe()] == []  # a subscription after the close is over at once
+    await store.create(wf("after"))  # the store itself still works
 
 
 async def test_delegates_objects_logs_and_memo() -> None:

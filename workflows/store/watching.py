@@ -135,6 +135,7 @@ class WatchingStore:
         self._inner = inner
         self._queue_limit = queue_limit
         self._subscribers: list[Subscription] = []
+        self._closed = False
 
     @property
     def inner(self) -> Store:
@@ -146,15 +147,24 @@ class WatchingStore:
     def subscribe(self, namespace: str | None = None, *, limit: int | None = None) -> Subscription:
         """Start receiving events of ``namespace`` (all when None), at most ``limit`` unread."""
         sub = Subscription(self, namespace, limit=limit or self._queue_limit)
-        self._subscribers.append(sub)
+        if self._closed:
+            sub.end()
+        else:
+            self._subscribers.append(sub)
         return sub
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def feed_closed(self) -> bool:
+        """The feed was closed: the process is shutting down, long-lived readers should end."""
+        return self._closed
+
     def close_feed(self) -> None:
-        """End every subscription (at shutdown); the store itself stays usable."""
+        """End every subscription, and any made later (at shutdown); the store itself stays usable."""
+        self._closed = True
         subscribers, self._subscribers = self._subscribers, []
         for sub in subscribers:
             sub.end()
