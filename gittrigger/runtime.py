@@ -24,9 +24,11 @@ from aiohttp import web
 
 from gittrigger.assembly import Parts, assemble
 from gittrigger.http.app import make_app
+from gittrigger.http.auth import access_for
 from gittrigger.reload import Reloader
 from gittrigger.settings import Settings
 from gittrigger.triggers import start_triggers
+from workflows import eventbindings
 from workflows.errors import InvalidSpec
 from workflows.loading import MAX_BYTES, load_paths, parse_sourced
 from workflows.model.spec import ObjectKind
@@ -49,7 +51,9 @@ def manifest_paths(settings: Settings) -> list[Path]:
 
 
 def check_host(settings: Settings) -> None:
-    """Refuse a non-loopback bind address: the API has no authentication yet."""
+    """Load the API tokens (a bad token file raises); without any, refuse a non-loopback bind address."""
+    if access_for(settings.auth).enabled:
+        return
     host = settings.server.host
     if host == "localhost":
         return
@@ -58,13 +62,16 @@ def check_host(settings: Settings) -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        raise InvalidSpec("server.host", f"refusing to listen on {host!r}: the API has no authentication yet, "
-                                         "so only loopback addresses (127.0.0.1, ::1, localhost) are allowed")
+        raise InvalidSpec("server.host", f"refusing to listen on {host!r}: no API tokens are configured, so only "
+                                         "loopback addresses (127.0.0.1, ::1, localhost) are allowed; configure "
+                                         "tokens with auth.tokens_file (GITTRIGGER_TOKENS_FILE: a YAML list of "
+                                         "{name, token | tokenFile, role: read|write|admin, namespaces}) or "
+                                         "auth.admin_token (GITTRIGGER_ADMIN_TOKEN)")
 
 
 async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
                          max_bytes: int = MAX_BYTES) -> Counter[str]:
-    """Store the (Cluster)WorkflowTemplates and CronWorkflows found; count every kind seen.
+    """Store the (Cluster)WorkflowTemplates, CronWorkflows and WorkflowEventBindings found; count every kind seen.
 
     Invalid documents raise (InvalidSpec naming the file): a server must not start half-configured.
     """
@@ -72,6 +79,13 @@ async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
     for source, raw in load_paths(paths, max_bytes=max_bytes):
         kind = str(raw.get("kind") or "")
         counts[kind or "(no kind)"] += 1
+        if kind == eventbindings.KIND:
+            try:
+                binding = eventbindings.parse_binding(raw, namespace=namespace)
+            except InvalidSpec as e:
+                raise InvalidSpec(f"{source}: {e.path}", e.message) from None
+            await parts.store.put_object(kind, {**raw, "metadata": {**raw["metadata"], "namespace": binding.namespace}})
+            continue
         if kind not in STORED_KINDS:
             continue
         parsed = parse_sourced(source, raw)
@@ -134,7 +148,7 @@ async def serve(settings: Settings, *, watch_config: bool = False) -> None:
                              data_dir=str(settings.store.data_dir), executor=settings.executor.kind,
                              isolation=settings.executor.isolation, webhook_endpoints=triggers.endpoints,
                              sensors=triggers.sensors, calendars=triggers.calendars, git_pollers=triggers.pollers,
-                             watch_config=watch_config)
+                             watch_config=watch_config, auth=access_for(settings.auth).describe())
                     await stopping.wait()
                     log.info("server stopping")
                 finally:
