@@ -196,10 +196,10 @@ async def test_failed_submit_is_500_but_other_bindings_submit(client: TestClient
 
 async def test_list_bindings(client: TestClient[Any, web.Application]) -> None:
     body = await (await client.get("/api/v1/workflow-event-bindings/default")).json()
-    bindings = WorkflowEventBindingList.model_validate(body)
-    assert sorted(b.metadata.name or "" for b in bindings.items) == \
+    items = WorkflowEventBindingList.model_validate(body).items or []
+    assert sorted(b.metadata.name or "" for b in items) == \
         ["also-on-broken", "broken-template", "fragile", "greet-on-event"]
-    assert all(b.metadata.namespace == "default" for b in bindings.items)
+    assert all(b.metadata.namespace == "default" for b in items)
     assert (await (await client.get("/api/v1/workflow-event-bindings/other")).json())["items"] == []
 
 
@@ -207,8 +207,9 @@ async def test_events_need_a_write_token_for_the_namespace(aiohttp_client: Any, 
                                                            tmp_path: Path) -> None:
     """A read token may not send events; a write token may, and is named as the workflow's creator."""
     client = await make_client(aiohttp_client, parts, tmp_path, tokens=True)
-    event = {"json": {"message": "hi"}, "headers": {"X-Kind": "greeting"}}
-    assert (await client.post("/api/v1/events/default/greet", **event)).status == 401
+    anonymous = await client.post("/api/v1/events/default/greet", json={"message": "hi"},
+                                  headers={"X-Kind": "greeting"})
+    assert anonymous.status == 401
     looker = {"Authorization": "Bearer look-secret-0123456789", "X-Kind": "greeting"}
     assert (await client.post("/api/v1/events/default/greet", json={"message": "hi"}, headers=looker)).status == 403
     sender = {"Authorization": "Bearer send-secret-0123456789", "X-Kind": "greeting"}
