@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from hera.exceptions import Unauthorized
+from hera.workflows import WorkflowsService
 from hera.workflows.models import GetUserInfoResponse, InfoResponse, Version
 
 from gittrigger import __version__
@@ -79,3 +82,19 @@ async def test_userinfo_names_the_token(aiohttp_client: Any, parts: Parts, tmp_p
     for path in ("/api/v1/info", "/api/v1/version", "/api/v1/userinfo"):
         assert (await client.get(path)).status == 401, path
         assert (await client.get(path, headers=headers)).status == 200, path
+
+
+async def test_hera_client_over_a_real_server(aiohttp_server: Any, parts: Parts, tmp_path: Path) -> None:
+    """Hera's WorkflowsService (requests, its own Bearer header) reads all three over loopback."""
+    (tmp_path / "tokens.yaml").write_text(TOKENS)
+    settings = load_settings(env={"GITTRIGGER_DATA_DIR": str(tmp_path),
+                                  "GITTRIGGER_TOKENS_FILE": str(tmp_path / "tokens.yaml")})
+    server = await aiohttp_server(make_app(settings, engine=parts.engine, store=parts.store))
+    host = f"http://127.0.0.1:{server.port}/"
+    service = WorkflowsService(host=host, token="view-secret-0123456789")
+    user = await asyncio.to_thread(service.get_user_info)
+    assert (user.subject, user.groups) == ("viewer", ["read"])
+    assert (await asyncio.to_thread(service.get_version)).version == __version__
+    assert (await asyncio.to_thread(service.get_info)).links == []
+    with pytest.raises(Unauthorized, match="status code 401"):
+        await asyncio.to_thread(WorkflowsService(host=host, token="wrong").get_user_info)
