@@ -88,3 +88,35 @@ def test_configmaps_without_namespace_serve_every_namespace_and_bad_ones_are_ref
     with pytest.raises(InvalidSpec, match=r"ConfigMap\[0\]\.metadata\.name"):
         maps.replace([{"metadata": {}}])
     assert maps.limit("ns", "limits", "builds") == 2  # a refused replacement leaves the old ones
+
+
+async def test_a_dag_fan_out_waiting_on_a_mutex_is_not_done_until_every_item_ran(tmp_path: Path) -> None:
+    """Items that wait for a lock have no node yet; their TaskGroup must not count as finished."""
+    store = MemoryStore()
+    executor = LocalExecutor(data_dir=tmp_path / "data", artifacts=LocalArtifactStore(tmp_path / "art"),
+                             logs=store, isolation="none", grace_period=1)
+    engine = Engine(store=store, executor=executor, templates=DictTemplateGetter())
+    manifest = {
+        "metadata": {"name": "fan", "namespace": "ns"},
+        "spec": {"entrypoint": "main", "templates": [
+            {"name": "main", "dag": {"tasks": [
+                {"name": "items", "template": "locked", "withItems": [1, 2, 3]},
+                {"name": "after", "template": "plain", "depends": "items"},
+            ]}},
+            {"name": "locked", "synchronization": {"mutex": {"name": "one-at-a-time"}},
+             "container": {"image": "busybox", "command": ["sleep", "0.1"]}},
+            {"name": "plain", "container": {"image": "busybox", "command": ["true"]}},
+        ]},
+    }
+    try:
+        await engine.submit(manifest)
+        done = await engine.wait("ns", "fan")
+    finally:
+        await engine.close()
+        executor.close()
+    nodes = list(done["status"]["nodes"].values())
+    pods = sorted(n["displayName"] for n in nodes if n["type"] == "Pod")
+    assert done["status"]["phase"] == "Succeeded"
+    assert pods == ["after", "items(0:1)", "items(1:2)", "items(2:3)"]
+    after = next(n for n in nodes if n["displayName"] == "after")
+    assert all(n["finishedAt"] <= after["startedAt"] for n in nodes if n["displayName"].startswith("items("))

@@ -9,6 +9,7 @@ nodes, so the node graph is the DAG and the phase is assessed by walking it, as 
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,24 @@ class Shape:
     deps: dict[str, tuple[str, ...]]
     logic: dict[str, Any]  # task -> parsed depends expression (None: no dependencies)
     targets: tuple[str, ...]
+    order: dict[str, int]  # the targets' ancestors and themselves, in Argo's visiting order (deps first)
+    dependents: dict[str, tuple[str, ...]]  # within ``order``
+
+
+@dataclass(slots=True)
+class Frontier:
+    """Which tasks of one DAG node a pass must look at, so a pass costs what can change.
+
+    ``active``: tasks with a node that is not settled yet (visited every pass). ``heap``: tasks
+    without a node that may be startable, by visiting order; a task is pushed when its last
+    dependency is done (and once, at the start, every task: a resumed run's nodes are found
+    so). A task blocked on a dependency leaves the heap until that dependency is done.
+    """
+
+    active: dict[str, None] = field(default_factory=dict)
+    heap: list[tuple[int, str]] = field(default_factory=list)
+    queued: set[str] = field(default_factory=set)
+    released: set[str] = field(default_factory=set)  # tasks whose dependents were pushed
 
 
 @dataclass(slots=True, kw_only=True)
@@ -61,6 +80,7 @@ class Ctx:
     ids: dict[str, NodeId] = field(default_factory=dict)  # task -> node id (kept in the run's memo)
     visited: set[str] = field(default_factory=set)
     busy: bool = False  # some task node is not fulfilled yet
+    frontier: Frontier | None = None
 
     def task_name(self, task: str) -> str:
         return f"{self.node.name}.{task}"
@@ -116,9 +136,37 @@ def shape_of(p: Pass, template: Template, *, path: str) -> Shape:
     else:
         depended = {d for ds in deps.values() for d in ds}
         targets = tuple(t.name for t in template.dag.tasks if t.name not in depended)
-    shape = Shape(tasks=tasks, deps=deps, logic=logic, targets=targets)
+    order = _visiting_order(targets, deps)
+    dependents: dict[str, list[str]] = {}
+    for name in order:
+        for d in deps[name]:
+            dependents.setdefault(d, []).append(name)
+    shape = Shape(tasks=tasks, deps=deps, logic=logic, targets=targets, order=order,
+                  dependents={d: tuple(ts) for d, ts in dependents.items()})
     p.memo[key] = shape
     return shape
+
+
+def _visiting_order(targets: tuple[str, ...], deps: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """Post-order of a depth-first walk from the targets (Argo's executeDAGTask recursion): the
+    order in which a walk would find tasks ready, so a parallelism limit admits the same ones."""
+    order: dict[str, int] = {}
+    seen: set[str] = set()
+    for target in targets:
+        stack: list[tuple[str, int]] = [(target, 0)]
+        while stack:
+            task, i = stack.pop()
+            if i == 0:
+                if task in seen:
+                    continue
+                seen.add(task)
+            task_deps = deps.get(task, ())
+            if i < len(task_deps):
+                stack.append((task, i + 1))
+                stack.append((task_deps[i], 0))
+            else:
+                order[task] = len(order)
+    return order
 
 
 def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed,
@@ -134,32 +182,36 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
     ctx = Ctx(p=p, call=call, holder=holder, node=node, shape=shape, template=template, inputs=processed.inputs,
               settled=p.memo.setdefault(("dag-settled", node.id), set()),
               ids=p.memo.setdefault(("dag-ids", node.id), {}))
-    # Targets with a node come first, then those without, in order, until a parallelism limit
-    # stops new ones: a pass costs what can change, not the size of the DAG.
-    started: dict[str, None] = p.memo.setdefault(("dag-started", node.id), {})
-    waiting: dict[str, None] | None = p.memo.get(("dag-waiting", node.id))
-    if waiting is None:  # not setdefault: building the default on every pass costs O(tasks)
-        waiting = p.memo[("dag-waiting", node.id)] = dict.fromkeys(shape.targets)
-    for target in [*started, *waiting]:
-        if target in ctx.settled:
-            started.pop(target, None)
+    frontier: Frontier | None = p.memo.get(("dag-frontier", node.id))
+    if frontier is None:
+        frontier = p.memo[("dag-frontier", node.id)] = _first_frontier(ctx)
+    ctx.frontier = frontier
+    for task in list(frontier.active):
+        if task in ctx.settled:
+            del frontier.active[task]
             continue
-        if target in waiting and (p.pods_full or node.id in p.saturated):
-            ctx.busy = True  # a limit is met: nothing new starts in this pass
-            break
-        _execute_task(ctx, target)
-        n = ctx.task_node(target)
-        if n is not None and target in waiting:
-            del waiting[target]
-            started[target] = None
-        if target in ctx.settled or n is None:
+        _execute_task(ctx, task)
+        _after_visit(ctx, task)
+    while frontier.heap:
+        _, task = heapq.heappop(frontier.heap)
+        frontier.queued.discard(task)
+        if task in ctx.settled or task in frontier.active:
             continue
-        # A target that finished just now is not visited again: run its exit hook here (as Argo does).
-        if n.phase.completed and n.type is not NodeType.TASK_GROUP:
-            if _hook_done(ctx, target, n):
-                ctx.settled.add(target)
-            else:
+        if ctx.task_node(task) is None:
+            if not _deps_done(ctx, task):
+                continue  # pushed again when its dependencies are done
+            if p.pods_full or node.id in p.saturated:
+                _push(frontier, ctx.shape, task)
+                ctx.busy = True  # a limit is met: nothing new starts in this pass
+                break
+        _execute_task(ctx, task)
+        if ctx.task_node(task) is None:
+            if _deps_done(ctx, task):  # deps done, yet not started: a parallelism limit
+                _push(frontier, ctx.shape, task)
                 ctx.busy = True
+                break
+            continue
+        _after_visit(ctx, task)
     if ctx.busy and node.id in p.saturated and failed_fast(p, node.id):
         kill_daemons(p, node.id)
         return p.tree.mark(node, NodePhase.FAILED, FAIL_FAST_MESSAGE)
@@ -179,6 +231,53 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
         node = p.tree.update(node, outputs=collected.outputs)
         p.set_global_output(*outputs.global_outputs(template, collected.outputs))
     return p.tree.mark(node, NodePhase.SUCCEEDED)
+
+
+def _first_frontier(ctx: Ctx) -> Frontier:
+    """Every task queued once: the first pass (or the first after a restart) finds what exists."""
+    frontier = Frontier()
+    for task in ctx.shape.order:
+        _push(frontier, ctx.shape, task)
+    return frontier
+
+
+def _push(frontier: Frontier, shape: Shape, task: str) -> None:
+    if task not in frontier.queued:
+        frontier.queued.add(task)
+        heapq.heappush(frontier.heap, (shape.order[task], task))
+
+
+def _deps_done(ctx: Ctx, task: str) -> bool:
+    for dep in ctx.shape.deps.get(task, ()):
+        dn = ctx.task_node(dep)
+        if dn is None or not fulfilled(dn) or not _hook_done(ctx, dep, dn):
+            return False
+    return True
+
+
+def _after_visit(ctx: Ctx, task: str) -> None:
+    """Track a visited task: active while unsettled; once done, its dependents become candidates."""
+    frontier = ctx.frontier
+    assert frontier is not None
+    n = ctx.task_node(task)
+    if n is None:
+        return
+    if task not in ctx.settled:
+        frontier.active[task] = None
+    if not fulfilled(n) or (n.type is NodeType.TASK_GROUP and not n.phase.completed):
+        return
+    if n.phase.completed:
+        # A task that finished just now is not visited again: run its exit hook here (as Argo does).
+        if not _hook_done(ctx, task, n):
+            ctx.busy = True
+            return
+        ctx.settled.add(task)
+        frontier.active.pop(task, None)
+    if task not in frontier.released:
+        frontier.released.add(task)
+        for dependent in ctx.shape.dependents.get(task, ()):
+            if ctx.task_node(dependent) is None:
+                _push(frontier, ctx.shape, dependent)
 
 
 def _failure_message(ctx: Ctx) -> str | None:
@@ -372,6 +471,9 @@ def _execute_task(ctx: Ctx, task: str) -> None:
     if created:
         p.tree.add_children(group, created)
     group = p.tree.by_id(group.id)
+    if len(group.children) < len(kids):
+        ctx.busy = True  # some item waits (a lock, a parallelism limit): the group is not done
+        return
     phase = NodePhase.SUCCEEDED
     for child in p.tree.children(group):
         if not fulfilled(child):
