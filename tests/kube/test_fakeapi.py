@@ -23,7 +23,8 @@ from tests.kube.selectors import FieldSelector, LabelSelector, SelectorError, no
 NS = "argo"
 
 
-def pod(name: str, *, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+def pod(name: str, *, labels: dict[str, str] | None = None, **spec: Any) -> Any:
+    """A Pod manifest (Any: the client's stubs want V1Pod, the wire accepts a dict)."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -79,11 +80,13 @@ async def test_errors_are_status_objects(v1: client.CoreV1Api) -> None:
     with pytest.raises(client.ApiException) as conflict:
         await v1.create_namespaced_pod(NS, pod("a"))
     assert conflict.value.status == 409
-    assert '"reason": "AlreadyExists"' in conflict.value.body and 'pods \\"a\\" already exists' in conflict.value.body
+    assert '"reason": "AlreadyExists"' in str(conflict.value.body) and 'pods \\"a\\" already exists' in str(
+        conflict.value.body
+    )
     for call in (v1.read_namespaced_pod("zz", NS), v1.delete_namespaced_pod("zz", NS)):
         with pytest.raises(client.ApiException) as missing:
             await call
-        assert missing.value.status == 404 and '"reason": "NotFound"' in missing.value.body
+        assert missing.value.status == 404 and '"reason": "NotFound"' in str(missing.value.body)
 
 
 @pytest.mark.parametrize(
@@ -102,12 +105,12 @@ async def test_errors_are_status_objects(v1: client.CoreV1Api) -> None:
     ],
     ids=["no-containers", "no-image", "bad-name", "long-label", "duplicate-container", "unknown-volume", "policy"],
 )
-async def test_invalid_pods_get_422(v1: client.CoreV1Api, body: dict[str, Any], field: str) -> None:
+async def test_invalid_pods_get_422(v1: client.CoreV1Api, body: Any, field: str) -> None:
     """Broken manifests are refused with reason Invalid naming the field, as the API server does."""
     with pytest.raises(client.ApiException) as e:
         await v1.create_namespaced_pod(NS, body)
     assert e.value.status == 422
-    assert '"reason": "Invalid"' in e.value.body and f'"field": "{field}"' in e.value.body
+    assert '"reason": "Invalid"' in str(e.value.body) and f'"field": "{field}"' in str(e.value.body)
 
 
 def test_validation_accepts_a_full_pod() -> None:
@@ -257,7 +260,7 @@ async def test_injected_failures_and_counters(fake: FakeKube, v1: client.CoreV1A
     for _ in range(2):
         with pytest.raises(client.ApiException) as e:
             await v1.list_namespaced_pod(NS)
-        assert e.value.status == 500 and '"reason": "InternalError"' in e.value.body
+        assert e.value.status == 500 and '"reason": "InternalError"' in str(e.value.body)
     fake.fail_next(1, status=503)
     with pytest.raises(client.ApiException) as unavailable:
         await v1.read_namespaced_pod("a", NS)
@@ -303,7 +306,7 @@ async def test_logs_without_kubelet(fake: FakeKube, v1: client.CoreV1Api) -> Non
     with pytest.raises(client.ApiException) as waiting:
         await v1.read_namespaced_pod_log("a", NS, container="main")
     assert waiting.value.status == 400
-    assert 'container \\"main\\" in pod \\"a\\" is waiting to start: ContainerCreating' in waiting.value.body
+    assert 'container \\"main\\" in pod \\"a\\" is waiting to start: ContainerCreating' in str(waiting.value.body)
     terminated = {"terminated": {"exitCode": 0, "reason": "Completed"}}
     fake.set_pod_status(
         NS,
@@ -319,10 +322,14 @@ async def test_logs_without_kubelet(fake: FakeKube, v1: client.CoreV1Api) -> Non
     stamped = await v1.read_namespaced_pod_log("a", NS, container="main", timestamps=True, tail_lines=1)
     assert stamped.endswith("Z three\n") and stamped[:4].isdigit()
     assert await v1.read_namespaced_pod_log("a", NS, container="wait") == ""
-    for kwargs, message in (({}, "a container name must be specified"), ({"container": "x"}, "is not valid for pod")):
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({}, "a container name must be specified"),
+        ({"container": "x"}, "is not valid for pod"),
+    ]
+    for kwargs, message in cases:
         with pytest.raises(client.ApiException) as e:
             await v1.read_namespaced_pod_log("a", NS, **kwargs)
-        assert e.value.status == 400 and message in e.value.body
+        assert e.value.status == 400 and message in str(e.value.body)
     assert fake.requests[("get", "pods/log")] == 7
 
 
