@@ -17,6 +17,7 @@ from typing import Final, Literal, cast
 
 from gittrigger.repos import FileSecrets, GitRepos
 from gittrigger.settings import Settings
+from workflows.configmaps import ConfigMaps
 from workflows.engine import Engine
 from workflows.errors import NotFound
 from workflows.executors.artifacts import LocalArtifactStore
@@ -41,6 +42,7 @@ class Parts:
     engine: Engine
     executor: LocalExecutor
     templates: DictTemplateGetter
+    configmaps: ConfigMaps
 
 
 def templates_in(paths: Sequence[Path], *, max_bytes: int = MAX_BYTES) -> list[Workflow]:
@@ -94,11 +96,13 @@ async def assemble(
             # credentials from the secrets dir laid out like a mounted Secret.
             fetcher=GitRepos(cache_dir=data_dir / "git", secrets=FileSecrets(settings.sources.secrets_dir)),
         )
-        engine = Engine(store=store, executor=executor, templates=templates, memo_cache=store)
+        configmaps = ConfigMaps()  # semaphore sizes; filled from the manifests by serve
+        engine = Engine(store=store, executor=executor, templates=templates, memo_cache=store, semaphores=configmaps)
         try:
-            yield Parts(store=store, engine=engine, executor=executor, templates=templates)
+            yield Parts(store=store, engine=engine, executor=executor, templates=templates, configmaps=configmaps)
         finally:
             await engine.close()
+            executor.close()
             await store.flush()
             store.close_feed()  # open watches end instead of waiting for changes that cannot come
     finally:
