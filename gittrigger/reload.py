@@ -5,8 +5,10 @@ Owned by :func:`gittrigger.runtime.serve`, which builds one :class:`Reloader` ov
 parts (store, template getter, webhook registry, dispatcher, calendar/git source loops). A
 reload reads every manifest path again and validates ALL of it before touching anything:
 (Cluster)WorkflowTemplates and CronWorkflows parse and validate clean (references may name the
-new templates or those already known), Sensors parse, and the EventSource registry builds with
-its secrets. Only then is it swapped in: templates into the store and the template getter,
+new templates or those already known), WorkflowEventBindings and ConfigMaps (semaphore sizes)
+parse, Sensors parse, and the EventSource registry builds with its secrets. Only then is it
+swapped in: templates and bindings into the store, templates into the template getter, the
+ConfigMaps into the engine's registry,
 ``registry.replace``, ``dispatcher.replace_sensors``, and the source loops restarted for the
 EventSources whose calendar/git events changed. On any error the running configuration stays
 and one ``reload refused`` line names the file and the reason.
@@ -31,6 +33,9 @@ import structlog
 from gittrigger.eventsources import EventSourceRegistry
 from sensors.loading import sensors_from_documents
 from sensors.model import Sensor
+from workflows import eventbindings
+from workflows.configmaps import KIND as CONFIG_MAP
+from workflows.configmaps import ConfigMaps, check_manifest
 from workflows.errors import InvalidSpec, NotFound, WorkflowError
 from workflows.loading import MAX_BYTES, load_paths, manifest_files, parse_sourced
 from workflows.model.spec import ObjectKind, Workflow
@@ -66,7 +71,8 @@ class SourceLoops(Protocol):
 class Configuration:
     """A validated configuration, ready to be swapped in."""
 
-    stored: tuple[tuple[str, str, RawObject], ...]  # (source, kind, raw) of STORED_KINDS
+    stored: tuple[tuple[str, str, RawObject], ...]  # (source, kind, raw) of STORED_KINDS and bindings
+    configmaps: tuple[Mapping[str, Any], ...]
     templates: tuple[Workflow, ...]
     event_sources: tuple[Mapping[str, Any], ...]
     sensors: tuple[Sensor, ...]
@@ -102,9 +108,20 @@ def build_configuration(
     counts: Counter[str] = Counter()
     stored: list[tuple[str, str, RawObject]] = []
     parsed: list[tuple[str, Workflow]] = []
+    configmaps: list[Mapping[str, Any]] = []
     for source, raw in documents:
         kind = str(raw.get("kind") or "")
         counts[kind or "(no kind)"] += 1
+        if kind == CONFIG_MAP:
+            configmaps.append(check_manifest(raw, source=source))
+            continue
+        if kind == eventbindings.KIND:
+            try:
+                binding = eventbindings.parse_binding(raw, namespace=namespace)
+            except InvalidSpec as e:
+                raise InvalidSpec(f"{source}: {e.path}", e.message) from None
+            stored.append((source, kind, {**raw, "metadata": {**raw["metadata"], "namespace": binding.namespace}}))
+            continue
         if kind not in STORED_KINDS:
             continue
         workflow = parse_sourced(source, raw)
@@ -130,7 +147,8 @@ def build_configuration(
     except InvalidSpec as e:
         origin = _origin(documents, e.path)
         raise InvalidSpec(f"{origin}: {e.path}" if origin else e.path, e.message) from None
-    return Configuration(stored=tuple(stored), templates=templates, event_sources=event_sources,
+    return Configuration(stored=tuple(stored), configmaps=tuple(configmaps), templates=templates,
+                         event_sources=event_sources,
                          sensors=tuple(sensors), registry=registry, counts=dict(counts))
 
 
@@ -167,8 +185,10 @@ class Reloader:
         registry: EventSourceRegistry,
         dispatcher: SensorSink,
         loops: SourceLoops | None = None,
+        configmaps: ConfigMaps | None = None,
         max_bytes: int = MAX_BYTES,
     ) -> None:
+        self._configmaps = configmaps
         self._paths = list(paths)
         self._namespace = namespace
         self._secrets = secrets
@@ -198,6 +218,8 @@ class Reloader:
                 return False
             for template in config.templates:
                 self._templates.add(template)
+            if self._configmaps is not None:
+                self._configmaps.replace(config.configmaps)
             self._registry.replace(config.registry)
             self._dispatcher.replace_sensors(config.sensors)
             restarted = self._loops.update(config.event_sources) if self._loops is not None else 0

@@ -15,7 +15,7 @@ import contextlib
 import ipaddress
 import signal
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,6 +29,8 @@ from gittrigger.reload import Reloader
 from gittrigger.settings import Settings
 from gittrigger.triggers import start_triggers
 from workflows import eventbindings
+from workflows.configmaps import KIND as CONFIG_MAP
+from workflows.configmaps import check_manifest
 from workflows.errors import InvalidSpec
 from workflows.loading import MAX_BYTES, load_paths, parse_sourced
 from workflows.model.spec import ObjectKind
@@ -76,9 +78,13 @@ async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
     Invalid documents raise (InvalidSpec naming the file): a server must not start half-configured.
     """
     counts: Counter[str] = Counter()
+    configmaps: list[Mapping[str, Any]] = []
     for source, raw in load_paths(paths, max_bytes=max_bytes):
         kind = str(raw.get("kind") or "")
         counts[kind or "(no kind)"] += 1
+        if kind == CONFIG_MAP:
+            configmaps.append(check_manifest(raw, source=source))
+            continue
         if kind == eventbindings.KIND:
             try:
                 binding = eventbindings.parse_binding(raw, namespace=namespace)
@@ -96,6 +102,7 @@ async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
         stored = await parts.store.put_object(kind, raw)
         if kind in TEMPLATE_KINDS:
             parts.templates.add(parse_sourced(source, stored))
+    parts.configmaps.replace(configmaps)
     return counts
 
 
@@ -128,7 +135,8 @@ async def serve(settings: Settings, *, watch_config: bool = False) -> None:
                 reloader = Reloader(
                     paths=paths, namespace=settings.engine.namespace, secrets=triggers.secrets,
                     store=parts.store, templates=parts.templates, registry=triggers.registry,
-                    dispatcher=triggers.dispatcher, loops=triggers.loops, max_bytes=limit)
+                    dispatcher=triggers.dispatcher, loops=triggers.loops, configmaps=parts.configmaps,
+                    max_bytes=limit)
                 background: set[asyncio.Task[Any]] = set()
 
                 def spawn(coro: Any, name: str) -> None:

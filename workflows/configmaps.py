@@ -18,6 +18,18 @@ from workflows.errors import InvalidSpec
 Key = tuple[str, str]  # (namespace, name)
 
 
+KIND = "ConfigMap"
+
+
+def check_manifest(raw: Mapping[str, Any], *, source: str) -> Mapping[str, Any]:
+    """``raw`` if it is a usable ConfigMap; InvalidSpec naming ``source`` and the field otherwise."""
+    try:
+        ConfigMaps([raw])
+    except InvalidSpec as e:
+        raise InvalidSpec(f"{source}: {e.path.removeprefix('ConfigMap[0].')}", e.message) from None
+    return raw
+
+
 class ConfigMaps:
     """ConfigMap ``data`` by (namespace, name); one without a namespace serves every namespace."""
 

@@ -19,9 +19,13 @@ from typing import Any
 
 import pytest
 
-from gittrigger.reload import build_configuration, failing_file
+from gittrigger.eventsources import EventSourceRegistry
+from gittrigger.reload import Reloader, build_configuration, failing_file
 from gittrigger.triggers import SourceLoops
+from workflows.configmaps import ConfigMaps
 from workflows.errors import InvalidSpec, NotFound
+from workflows.resolution import DictTemplateGetter
+from workflows.store.memory import MemoryStore
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -226,7 +230,10 @@ class NoSecrets:
     (OTHER_HOOK.replace("/deploy", "deploy"), "endpoint"),
     (TEMPLATE.replace("metadata: {name: say}", "metadata: {}"), "metadata.name"),
     ("kind: [unclosed\n", ""),
-], ids=["template-does-not-validate", "sensor-does-not-parse", "bad-eventsource", "nameless-template", "yaml-error"])
+    ("kind: ConfigMap\nmetadata: {}\ndata: {n: '2'}\n", "metadata.name"),
+    ("kind: WorkflowEventBinding\nmetadata: {name: b}\nspec: {event: {}}\n", "spec.event.selector"),
+], ids=["template-does-not-validate", "sensor-does-not-parse", "bad-eventsource", "nameless-template", "yaml-error",
+        "nameless-configmap", "binding-without-selector"])
 def test_build_configuration_names_the_file(tmp_path: Path, text: str, expect: str) -> None:
     (tmp_path / "t.yaml").write_text(TEMPLATE)
     bad = tmp_path / "z.yaml"
@@ -245,6 +252,30 @@ def test_build_configuration_counts_what_it_found(tmp_path: Path) -> None:
     assert [s.name for s in config.sensors] == ["builder"]
     assert [w.metadata.namespace for w in config.templates] == ["ns"]
     assert dict(config.counts) == {"EventSource": 2, "Sensor": 1, "WorkflowTemplate": 1}
+
+
+async def test_a_reload_swaps_in_configmaps_and_stores_bindings(tmp_path: Path) -> None:
+    """Semaphore sizes follow the ConfigMaps in the files; WorkflowEventBindings land in the store."""
+    (tmp_path / "t.yaml").write_text(TEMPLATE)
+    (tmp_path / "cm.yaml").write_text("kind: ConfigMap\nmetadata: {name: limits}\ndata: {builds: '3'}\n")
+    (tmp_path / "b.yaml").write_text(
+        "kind: WorkflowEventBinding\nmetadata: {name: on-event}\n"
+        "spec: {event: {selector: 'true'}, submit: {workflowTemplateRef: {name: say}}}\n")
+    store, configmaps = MemoryStore(), ConfigMaps()
+    reloader = Reloader(paths=[tmp_path], namespace="ns", secrets=NoSecrets(), store=store,
+                        templates=DictTemplateGetter(), registry=EventSourceRegistry.from_manifests([], secrets=NoSecrets()),
+                        dispatcher=NoSensors(), configmaps=configmaps)
+    assert await reloader.reload()
+    assert configmaps.limit("ns", "limits", "builds") == 3
+    assert [b["metadata"]["name"] for b in await store.list_objects("WorkflowEventBinding", "ns")] == ["on-event"]
+    (tmp_path / "cm.yaml").write_text("kind: ConfigMap\nmetadata: {}\n")
+    assert not await reloader.reload()  # refused: the running sizes stay
+    assert configmaps.limit("ns", "limits", "builds") == 3
+
+
+class NoSensors:
+    def replace_sensors(self, sensors: Any) -> None:
+        pass
 
 
 class IdleLoop:
