@@ -1,5 +1,7 @@
 """
-The ``gittrigger`` command line: ``run`` one workflow locally, ``lint`` manifests, ``serve``.
+The ``gittrigger`` command line: ``run`` one workflow locally, ``lint`` manifests, ``serve``; the
+argo-like client commands (``submit``, ``list``, ``get``, ``logs``, ...) live in
+:mod:`gittrigger.clicommands`.
 
 Entry point of the console script and of ``python -m gittrigger`` (:func:`main`). It is the one
 place that turns domain errors (:mod:`workflows.errors`) into exit codes and one-line messages:
@@ -39,7 +41,7 @@ POLL_SECONDS = 0.5
 _USAGE_CODES = frozenset({ErrorCode.INVALID, ErrorCode.TOO_LARGE, ErrorCode.NOT_FOUND, ErrorCode.ALREADY_EXISTS})
 
 
-class _Usage(Exception):
+class UsageError(Exception):
     """A usage error found after argument parsing; printed as one line, exit 2."""
 
 
@@ -79,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--check", action="store_true", help="validate settings and manifests, then exit")
     serve.add_argument("--watch-config", action="store_true",
                        help="reload the manifests when a file changes (polled every second), as on SIGHUP")
+
+    from gittrigger import clicommands  # imports this module: loaded once it is complete
+
+    clicommands.add_commands(commands)
     return parser
 
 
@@ -91,8 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _lint(args.paths)
         if args.command == "run":
             return _run_command(args)
-        return _serve_command(args)
-    except _Usage as e:
+        if args.command == "serve":
+            return _serve_command(args)
+        from gittrigger import clicommands
+
+        return clicommands.run(args)
+    except UsageError as e:
         print(f"gittrigger {args.command}: {e}", file=sys.stderr)
         return EXIT_USAGE
     except Problems as e:
@@ -134,7 +144,7 @@ def parse_parameters(values: Sequence[str]) -> dict[str, str]:
     for value in values:
         name, sep, rest = value.partition("=")
         if not sep or not name:
-            raise _Usage(f"-p {value!r}: expected NAME=VALUE")
+            raise UsageError(f"-p {value!r}: expected NAME=VALUE")
         out[name] = rest
     return out
 
@@ -156,12 +166,12 @@ def _run_command(args: argparse.Namespace) -> int:
 
 def _the_workflow(file: Path, *, max_bytes: int) -> tuple[str, dict[str, Any]]:
     if not file.exists():
-        raise _Usage(f"{file}: no such file")
+        raise UsageError(f"{file}: no such file")
     if file.is_dir():
-        raise _Usage(f"{file}: is a directory; give the file holding the Workflow")
+        raise UsageError(f"{file}: is a directory; give the file holding the Workflow")
     found = [(source, doc) for source, doc in load_paths([file], max_bytes=max_bytes) if doc.get("kind") == "Workflow"]
     if len(found) != 1:
-        raise _Usage(f"{file}: expected exactly one Workflow document, found {len(found)}")
+        raise UsageError(f"{file}: expected exactly one Workflow document, found {len(found)}")
     return found[0]
 
 
@@ -222,7 +232,7 @@ async def _watch(engine: Any, store: Any, *, namespace: str, name: str, stream: 
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupted)
-    view = _LiveView(stream)
+    view = LiveView(stream)
     seen: set[str] = set()
     try:
         while True:
@@ -245,7 +255,7 @@ async def _watch(engine: Any, store: Any, *, namespace: str, name: str, stream: 
     return bool(interrupts)
 
 
-class _LiveView:
+class LiveView:
     """A tree redrawn in place on a terminal; elsewhere, one plain line per finished node."""
 
     def __init__(self, stream: TextIO) -> None:

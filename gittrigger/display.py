@@ -3,17 +3,19 @@ Text views of a run for the terminal: the node tree (like ``argo get``/``argo wa
 line per finished node.
 
 PURE (no I/O, no clock: ``now`` is passed in). Called by :mod:`gittrigger.cli` (``gittrigger
-run``) to redraw the live tree, print progress lines and the final tree. Works on the raw
+run``) to redraw the live tree, print progress lines and the final tree, and by
+:mod:`gittrigger.clicommands` for ``list``/``get``/``template``/``cron`` tables and summaries. Works on the raw
 Argo JSON the store holds (``status.nodes``), so it shows exactly what the API would return.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from workflows.model.ids import pod_name
 from workflows.model.wire import parse_time
 
 GLYPHS: Final[Mapping[str, str]] = {
@@ -216,3 +218,139 @@ def finished_lines(workflow: Mapping[str, Any], *, seen: set[str], now: datetime
                   message=str(node.get("message") or ""))
         lines.append(f"{row.text()}  ({node.get('phase')})")
     return lines
+
+
+# -- API views (``gittrigger list|get|template|cron``) ------------------------------------------------
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value, path="time") if value else None
+    except Exception:  # a malformed time must not break the display
+        return None
+
+
+def age(value: Any, *, now: datetime) -> str:
+    """Argo's short relative age of a timestamp: ``5s``, ``3m``, ``2h``, ``4d``; empty without one."""
+    at = _time(value)
+    if at is None:
+        return ""
+    seconds = max(0, int((now - at).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _when(value: Any, *, now: datetime) -> str:
+    at = _time(value)
+    if at is None:
+        return ""
+    return f"{at.strftime('%a %b %d %H:%M:%S %z')} ({age(value, now=now)} ago)"
+
+
+def status_text(workflow: Mapping[str, Any]) -> str:
+    """``Running``, ``Running (Suspended)``, ``Pending`` for a run not yet picked up, as ``argo list``."""
+    status = workflow.get("status") or {}
+    phase = str(status.get("phase") or "Pending")
+    if phase == "Running" and (workflow.get("spec") or {}).get("suspend"):
+        return "Running (Suspended)"
+    return phase
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell (3 spaces apart), like ``kubectl get``; no trailing blanks."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return ["   ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in [header, *rows]]
+
+
+def _parameters(workflow: Mapping[str, Any]) -> list[tuple[str, str]]:
+    params = ((workflow.get("spec") or {}).get("arguments") or {}).get("parameters") or []
+    return [(str(p.get("name")), str(p.get("value", p.get("default", "")))) for p in params if isinstance(p, dict)]
+
+
+def workflow_table(items: Sequence[Mapping[str, Any]], *, now: datetime, wide: bool = False) -> list[str]:
+    """``argo list``: NAME STATUS AGE DURATION PRIORITY MESSAGE (wide: + P/R/C and PARAMETERS)."""
+    header = ["NAME", "STATUS", "AGE", "DURATION", "PRIORITY", "MESSAGE"]
+    if wide:
+        header += ["P/R/C", "PARAMETERS"]
+    rows: list[list[str]] = []
+    for wf in items:
+        meta, status = wf.get("metadata") or {}, wf.get("status") or {}
+        row = [str(meta.get("name", "")), status_text(wf), age(meta.get("creationTimestamp"), now=now),
+               node_duration(status, now=now), str((wf.get("spec") or {}).get("priority") or 0),
+               str(status.get("message") or "")]
+        if wide:
+            pods = [n.get("phase") for n in (status.get("nodes") or {}).values() if n.get("type") == "Pod"]
+            counts = (sum(p == "Pending" for p in pods), sum(p == "Running" for p in pods),
+                      sum(p not in ("Pending", "Running") for p in pods))
+            row += ["/".join(map(str, counts)), ",".join(f"{k}={v}" for k, v in _parameters(wf))]
+        rows.append(row)
+    return table(header, rows)
+
+
+def workflow_details(workflow: Mapping[str, Any], *, now: datetime) -> list[str]:
+    """``argo get``'s summary: Name, Namespace, Status, Message, times, Duration, Progress, Parameters."""
+    meta, status = workflow.get("metadata") or {}, workflow.get("status") or {}
+    fields = [
+        ("Name", meta.get("name")), ("Namespace", meta.get("namespace")),
+        ("ServiceAccount", (workflow.get("spec") or {}).get("serviceAccountName") or "unset"),
+        ("Status", status_text(workflow)), ("Message", status.get("message")),
+        ("Created", _when(meta.get("creationTimestamp"), now=now)),
+        ("Started", _when(status.get("startedAt"), now=now)),
+        ("Finished", _when(status.get("finishedAt"), now=now)), ("Duration", node_duration(status, now=now)),
+        ("Progress", status.get("progress")),
+    ]
+    lines = [f"{label + ':':<20} {value}" for label, value in fields if value]
+    if params := _parameters(workflow):
+        lines.append("Parameters:")
+        lines += [f"  {name + ':':<18} {value}" for name, value in params]
+    return lines
+
+
+def node_table(workflow: Mapping[str, Any], *, now: datetime) -> list[str]:
+    """``argo get``'s node tree: STEP (glyph, tree) TEMPLATE PODNAME DURATION MESSAGE."""
+    nodes: Mapping[str, Mapping[str, Any]] = (workflow.get("status") or {}).get("nodes") or {}
+    name = str((workflow.get("metadata") or {}).get("name") or "")
+    rows: list[list[str]] = []
+    for row in tree_rows(workflow, now=now):
+        node = nodes[row.node_id]
+        template = str(node.get("templateName") or (node.get("templateRef") or {}).get("template") or "")
+        pod = pod_name(name, str(node.get("name") or ""), template) if node.get("type") == "Pod" else ""
+        rows.append([f" {row.prefix}{row.glyph} {row.name}", template, pod, row.duration, row.message])
+    return table(["STEP", "TEMPLATE", "PODNAME", "DURATION", "MESSAGE"], rows) if rows else []
+
+
+def template_table(items: Sequence[Mapping[str, Any]], *, now: datetime) -> list[str]:
+    """``argo template list``: NAME and AGE."""
+    return table(["NAME", "AGE"], [[str((t.get("metadata") or {}).get("name", "")),
+                                    age((t.get("metadata") or {}).get("creationTimestamp"), now=now)] for t in items])
+
+
+def cron_table(items: Sequence[Mapping[str, Any]], *, now: datetime) -> list[str]:
+    """``argo cron list``: NAME AGE LAST RUN SCHEDULE TIMEZONE SUSPENDED."""
+    rows = []
+    for cron in items:
+        meta, spec, status = cron.get("metadata") or {}, cron.get("spec") or {}, cron.get("status") or {}
+        schedules = spec.get("schedules") or ([spec["schedule"]] if spec.get("schedule") else [])
+        rows.append([str(meta.get("name", "")), age(meta.get("creationTimestamp"), now=now),
+                     age(status.get("lastScheduledTime"), now=now) or "N/A", ",".join(map(str, schedules)),
+                     str(spec.get("timezone") or ""), str(bool(spec.get("suspend"))).lower()])
+    return table(["NAME", "AGE", "LAST RUN", "SCHEDULE", "TIMEZONE", "SUSPENDED"], rows)
+
+
+def object_details(obj: Mapping[str, Any], *, now: datetime) -> list[str]:
+    """``argo template get`` / ``argo cron get``: name, namespace, created, and a CronWorkflow's schedule."""
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    fields: list[tuple[str, Any]] = [("Name", meta.get("name")), ("Namespace", meta.get("namespace")),
+                                     ("Created", _when(meta.get("creationTimestamp"), now=now))]
+    if obj.get("kind") == "CronWorkflow" or "schedule" in spec or "schedules" in spec:
+        schedules = spec.get("schedules") or ([spec["schedule"]] if spec.get("schedule") else [])
+        fields += [("Schedule", ",".join(map(str, schedules))), ("Suspended", str(bool(spec.get("suspend"))).lower()),
+                   ("ConcurrencyPolicy", spec.get("concurrencyPolicy") or "Allow"),
+                   ("LastScheduledTime", _when(status.get("lastScheduledTime"), now=now)),
+                   ("Active Workflows", ", ".join(str(a.get("name")) for a in status.get("active") or []))]
+    else:
+        fields.append(("Entrypoint", spec.get("entrypoint")))
+    return [f"{label + ':':<20} {value}" for label, value in fields if value]
