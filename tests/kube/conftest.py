@@ -4,11 +4,14 @@ Fixtures for tests that talk to the fake Kubernetes API (:mod:`tests.kube.fakeap
 ``make_fake_kube`` starts fakes (aiohttp's yield-a-factory shape, all closed at teardown, so no
 pod process survives a test); ``fake_kube`` is one with the defaults; ``kube_client`` is a real
 kubernetes-asyncio ``ApiClient`` pointed at it. ``emissary`` compiles ``images/emissary/emissary.c``
-once per session when the file exists (None otherwise).
+once per session when the file exists (None otherwise). Every test here also checks (autouse)
+that it left no asyncio task pending and no child process running.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,25 @@ from kubernetes_asyncio import client
 
 from tests.kube.fakeapi import FakeKube
 from tests.kube.kubelet import compile_emissary
+from workflows.executors.processes import descendants
 
 ROOT = Path(__file__).resolve().parents[2]
 MakeFakeKube = Callable[..., Awaitable[FakeKube]]
+
+
+@pytest.fixture(autouse=True)
+async def nothing_left_behind() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks pending or child processes alive (after its fakes closed)."""
+    before = set(asyncio.all_tasks())
+    yield
+    for _ in range(50):  # let just-cancelled tasks unwind and killed processes be reaped
+        tasks = {t for t in asyncio.all_tasks() - before if t is not asyncio.current_task() and not t.done()}
+        children = descendants(os.getpid())
+        if not tasks and not children:
+            return
+        await asyncio.sleep(0.01)
+    assert not tasks, f"tasks left pending: {sorted(t.get_name() for t in tasks)}"
+    assert not children, f"processes left running: {children}"
 
 
 @pytest.fixture(scope="session")

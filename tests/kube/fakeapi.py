@@ -107,10 +107,10 @@ class FakeKube:
         self._own_dir = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="fakekube-")) if data_dir is None else data_dir
         self._objects: dict[Key, Obj] = {}
-        self._rv = 0
+        self._rv = 100  # like etcd's revision, never 0: a list's rv "0" would mean "any" to a watch
         self._history: list[_Change] = []
         self._history_limit = history_limit
-        self._compacted = 0  # changes at or below this resourceVersion are forgotten
+        self._compacted = self._rv  # changes at or below this resourceVersion are forgotten
         self._watchers: set[_Watcher] = set()
         self._failures: list[int] = []
         self._manual_logs: dict[tuple[str, str, str], ContainerLog] = {}
@@ -606,20 +606,27 @@ class FakeKube:
         response.enable_chunked_encoding()
         await response.prepare(request)
         stopping = self._stopping
-        while True:
-            changed = log.changed()
-            end = len(log.lines)
-            if end > start:
-                await response.write(render(log.lines[start:end]))
-                start = end
-            if log.closed or stopping.is_set():
-                break
-            waiter = asyncio.ensure_future(changed.wait())
-            stop = asyncio.ensure_future(stopping.wait())
-            await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)
-            for t in (waiter, stop):
-                t.cancel()
-        await response.write_eof()
+        try:
+            while True:
+                changed = log.changed()
+                end = len(log.lines)
+                if end > start:
+                    await response.write(render(log.lines[start:end]))
+                    start = end
+                if log.closed:
+                    break
+                if stopping.is_set():  # a server going down cuts the stream
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return response
+                waiter = asyncio.ensure_future(changed.wait())
+                stop = asyncio.ensure_future(stopping.wait())
+                await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)
+                for t in (waiter, stop):
+                    t.cancel()
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client went away (or the server stopped) mid-stream
         return response
 
 

@@ -28,6 +28,7 @@ import hashlib
 import os
 import posixpath
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,7 @@ Kind = Literal["init", "sidecar", "main"]
 
 POD_IP: Final = "127.0.0.1"
 HELPER_EMISSARY: Final = "/usr/local/bin/gittrigger-emissary"
+HELPER_COMMAND: Final = "/usr/local/bin/gittrigger"
 DEFAULT_GRACE: Final = 30.0
 EVICTION_MESSAGE: Final = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 51200Ki. "
 _PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -507,8 +509,10 @@ class Kubelet:
             cwd = working_dir if os.path.isdir(working_dir) else str(tmp)
             return processes.Launch(name=c.name, argv=tuple(command), env={"HOME": str(tmp), **env}, cwd=cwd)
         binds = [Bind(source=str(tmp), target="/tmp"), *self._volume_binds(worker, c)]
-        if helper and self.emissary is not None:
-            binds.append(Bind(source=str(self.emissary), target=HELPER_EMISSARY, writable=False))
+        if helper:  # the image's tools: `gittrigger` on PATH (this interpreter), the emissary
+            binds.append(Bind(source=str(self._gittrigger_wrapper()), target=HELPER_COMMAND, writable=False))
+            if self.emissary is not None:
+                binds.append(Bind(source=str(self.emissary), target=HELPER_EMISSARY, writable=False))
         if working_dir != "/" and host_path(working_dir, binds) is None and not os.path.isdir(working_dir):
             made = worker.dir / f"workdir-{c.name}"
             made.mkdir(exist_ok=True)
@@ -522,6 +526,15 @@ class Kubelet:
             cwd="/",
             sandboxed=True,
         )
+
+    def _gittrigger_wrapper(self) -> Path:
+        """A ``gittrigger`` executable running this interpreter's ``-m gittrigger`` (written once)."""
+        path = self.data_dir / "bin" / "gittrigger"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m gittrigger "$@"\n')
+            path.chmod(0o755)
+        return path
 
     def _volume_binds(self, worker: _PodWorker, c: _Container) -> list[Bind]:
         volumes = {v.get("name"): v for v in worker.pod["spec"].get("volumes") or []}
