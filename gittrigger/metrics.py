@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -41,7 +40,6 @@ from sensors.eventlog import EventLog
 from workflows.engine import Engine
 from workflows.errors import NotFound, WorkflowError
 from workflows.store.base import WorkflowStore
-from workflows.store.sqlite import SqliteStore
 
 log = structlog.get_logger("gittrigger.metrics")
 
@@ -155,17 +153,7 @@ class Metrics:
     async def _phase_counts(self) -> Mapping[str, int]:
         store = self._store
         try:
-            if isinstance(store, SqliteStore):
-                # No count API in the store contract yet: one indexed GROUP BY through the store's
-                # own connection rather than loading every run. (Lead: candidate for the contract.)
-                def count(conn: sqlite3.Connection) -> dict[str, int]:
-                    rows = conn.execute("SELECT phase, count(*) FROM workflows GROUP BY phase").fetchall()
-                    return {str(p): int(n) for p, n in rows}
-
-                counts: dict[str, int] = await store._run(count)
-            else:
-                page = await store.list(None)
-                counts = dict(Counter(str((r.get("status") or {}).get("phase") or "") for r in page.items))
+            counts = dict(await store.phase_counts())
         except WorkflowError as e:
             log.warning("metrics: store count failed", error=str(e))
             return {}

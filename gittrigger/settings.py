@@ -161,6 +161,13 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
+def _secret(value: Any) -> str:
+    """A non-empty string, never repeated in the error (it is a credential)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string (got a {type(value).__name__}; the value is not shown)")
+    return value.strip()
+
+
 def _choice(*choices: str, upper: bool = False) -> Convert:
     def convert(value: Any) -> str:
         text = value.strip() if isinstance(value, str) else value
@@ -255,7 +262,7 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
     },
     "auth": {
         "tokens_file": _Field("GITTRIGGER_TOKENS_FILE", _path, relative_to_file=True),
-        "admin_token": _Field("GITTRIGGER_ADMIN_TOKEN", _text),
+        "admin_token": _Field("GITTRIGGER_ADMIN_TOKEN", _secret),
     },
     "kubernetes": {
         "kubeconfig": _Field("GITTRIGGER_KUBECONFIG", _path, relative_to_file=True),

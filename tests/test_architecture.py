@@ -27,6 +27,8 @@ PURE = (
     "workflows/resolution.py",
     "workflows/validation.py",
     "workflows/scheduling/",
+    "workflows/eventbindings.py",
+    "workflows/configmaps.py",
     "sensors/events.py",
     "sensors/model.py",
     "sensors/filterspec.py",

@@ -71,6 +71,7 @@ def make_app(settings: Settings, *, engine: Engine, store: Store,
     app[keys.TEMPLATES] = templates if templates is not None else DictTemplateGetter()
     app[METRICS] = Metrics(store=store, engine=engine)
     app.on_response_prepare.append(_count_delivery)
+    app.on_shutdown.append(streams.on_shutdown)  # open follows and watches end; a graceful stop does not wait
     app.add_routes(routes)
     for module in (argo, streams, template_api, bindings, info, artifacts):
         app.add_routes(module.routes)

@@ -114,3 +114,11 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
     config = tmp_path / "settings.yaml"
     config.write_text("server:\n")
     assert load_settings(file=config, env={}, overrides={}) == load_settings(file=None, env={}, overrides={})
+
+
+def test_a_bad_admin_token_is_refused_without_showing_it(tmp_path: Path) -> None:
+    file = tmp_path / "settings.yaml"
+    file.write_text("auth:\n  admin_token: 987654321\n")
+    with pytest.raises(InvalidSpec) as caught:
+        load_settings(file=file, env={})
+    assert "auth.admin_token" in str(caught.value) and "987654321" not in str(caught.value)

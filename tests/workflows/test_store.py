@@ -656,3 +656,11 @@ async def test_sqlite_survives_sigkill_mid_write(child_writer: tuple[subprocess.
     async with await SqliteStore.open(path) as store:
         for i in committed:
             assert len((await store.get("default", f"run-{i}"))["status"]["nodes"]) == 50
+
+
+async def test_phase_counts_count_every_namespace(store: Any) -> None:
+    for i, (ns, phase) in enumerate([("a", "Running"), ("a", "Succeeded"), ("b", "Running"), ("b", "")]):
+        created = await store.create({"metadata": {"name": f"w{i}", "namespace": ns}, "spec": {},
+                                      "status": {"phase": phase} if phase else {}})
+        assert created["metadata"]["name"] == f"w{i}"
+    assert dict(await store.phase_counts()) == {"Running": 2, "Succeeded": 1, "": 1}

@@ -63,6 +63,10 @@ class WorkflowStore(Protocol):
         """Runs of one namespace (all when None), newest first."""
         ...
 
+    async def phase_counts(self) -> Mapping[str, int]:
+        """How many runs are in each ``status.phase`` ("" for a run not yet operated), all namespaces."""
+        ...
+
     async def update(
         self,
         workflow: RawObject,

@@ -12,6 +12,7 @@ and the returned run shares its unchanged node dicts with the argument (never wi
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,6 +77,9 @@ class MemoryStore:
     async def get(self, namespace: str, name: str) -> RawObject:
         """The stored run (a copy); raises NotFound."""
         return self._assemble(self._find(namespace, name))
+
+    async def phase_counts(self) -> Mapping[str, int]:
+        return dict(Counter(objects.phase_of(r.head) for r in self._runs.values()))
 
     async def list(self, namespace: str | None, options: ListOptions | None = None) -> Page:
         """Runs newest first, filtered and paged as :class:`ListOptions` says."""

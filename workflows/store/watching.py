@@ -197,6 +197,9 @@ class WatchingStore:
     async def list(self, namespace: str | None, options: ListOptions | None = None) -> Page:
         return await self._inner.list(namespace, options)
 
+    async def phase_counts(self) -> Mapping[str, int]:
+        return await self._inner.phase_counts()
+
     async def update(
         self,
         workflow: RawObject,
