@@ -9,7 +9,9 @@ these tests cover the API server alone: CRUD and its Status errors, selectors, w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -19,6 +21,13 @@ from kubernetes_asyncio import client, watch
 from tests.kube.conftest import MakeFakeKube, api_client_for
 from tests.kube.fakeapi import FakeKube
 from tests.kube.selectors import FieldSelector, LabelSelector, SelectorError, node_fits, validate_pod
+from workflows.executors.podspec import PodConfig, build_pod, claims_for
+from workflows.loading import load_documents
+from workflows.model import wire
+from workflows.model.status import WorkflowStatus
+from workflows.resolution import DictTemplateGetter
+from workflows.scheduling.commands import Run, StartPod
+from workflows.scheduling.operator import operate
 
 NS = "argo"
 
@@ -385,3 +394,42 @@ async def test_unknown_paths_are_404_status(fake: FakeKube) -> None:
     async with aiohttp.ClientSession() as session, session.get(fake.url + "/apis/batch/v1/jobs") as resp:
         assert resp.status == 404
         assert (await resp.json())["kind"] == "Status"
+
+
+WORKFLOW = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: wf-1, namespace: argo, uid: uid-1}
+spec:
+  entrypoint: main
+  volumeClaimTemplates:
+    - metadata: {name: work}
+      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+  templates:
+    - name: main
+      retryStrategy: {limit: 2, affinity: {nodeAntiAffinity: {}}}
+      script:
+        image: python:3.12
+        command: [python]
+        source: print("hi")
+        volumeMounts: [{name: work, mountPath: /work}]
+      sidecars:
+        - {name: db, image: busybox, command: [sh, -c, "sleep 5"]}
+"""
+
+
+async def test_our_podspec_pods_are_accepted_and_honour_avoid_hosts(fake: FakeKube, v1: client.CoreV1Api) -> None:
+    """Pods built by workflows.executors.podspec pass the fake's validation; a retry's anti-affinity
+    for the node of the failed attempt puts it on the other node."""
+    doc = load_documents(WORKFLOW, source="<test>")[0]
+    run = Run(workflow=wire.parse_object(doc), status=WorkflowStatus())
+    decision = operate(run, [], now=datetime(2024, 5, 1, tzinfo=UTC), templates=DictTemplateGetter())
+    request = next(c.pod for c in decision.commands if isinstance(c, StartPod))
+    config = PodConfig(helper_image="ghcr.io/gittrigger/gittrigger:test", server_url="http://x", artifact_token="t")
+    claim: Any
+    for claim in claims_for(doc):
+        await v1.create_namespaced_persistent_volume_claim(NS, claim)
+    manifest: Any = build_pod(dataclasses.replace(request, avoid_hosts=("node-a",)), config=config)
+    await v1.create_namespaced_pod(NS, manifest)
+    await asyncio.sleep(0)
+    assert (await v1.read_namespaced_pod(manifest["metadata"]["name"], NS)).spec.node_name == "node-b"
