@@ -61,7 +61,7 @@ HOSTS: Final[Mapping[str, WebhookHost]] = {
 }
 # Sources whose ``events`` list names the host's event header values, so it filters deliveries.
 # (GitLab's ``events`` are hook settings such as PushEvents, not X-Gitlab-Event values.)
-_FILTERED_KINDS: Final = frozenset({"github", "gitea", "forgejo", "bitbucket"})
+_FILTERED_KINDS: Final = frozenset({"github", "gitlab", "gitea", "forgejo", "bitbucket"})
 _CHUNK: Final = 64 * 1024
 
 log = structlog.get_logger("gittrigger.webhooks")
@@ -162,7 +162,7 @@ async def _admit(request: web.Request, endpoint: Endpoint, host: WebhookHost, *,
             return None
         if endpoint.kind in _FILTERED_KINDS and endpoint.events and "*" not in endpoint.events:
             kind = host.event_type(headers, body)
-            if kind not in endpoint.events:
+            if not (gitlab.wanted(kind, endpoint.events) if endpoint.kind == "gitlab" else kind in endpoint.events):
                 reason = f"event type {kind!r} is not in the source's events {list(endpoint.events)}"
                 raise _Refused(200, reason, body={"ignored": True, "reason": reason})
         parts = _to_event(request, endpoint, host, body, received_at=received_at)

@@ -9,7 +9,7 @@ event, since it is the secret itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -32,6 +32,30 @@ _OBJECT_KINDS: Final = {
     "build": "Job Hook",
     "release": "Release Hook",
 }
+
+
+# An EventSource's ``events`` name GitLab's project-hook options (go-gitlab's AddProjectHookOptions,
+# as Argo Events registers the hook); deliveries carry the hook's name in X-Gitlab-Event.
+HOOKS_BY_EVENT: Final = {
+    "PushEvents": "Push Hook",
+    "TagPushEvents": "Tag Push Hook",
+    "IssuesEvents": "Issue Hook",
+    "ConfidentialIssuesEvents": "Confidential Issue Hook",
+    "MergeRequestsEvents": "Merge Request Hook",
+    "NoteEvents": "Note Hook",
+    "ConfidentialNoteEvents": "Confidential Note Hook",
+    "JobEvents": "Job Hook",
+    "PipelineEvents": "Pipeline Hook",
+    "WikiPageEvents": "Wiki Page Hook",
+    "DeploymentEvents": "Deployment Hook",
+    "ReleasesEvents": "Release Hook",
+}
+
+
+def wanted(event_type: str, events: Sequence[str]) -> bool:
+    """Whether a delivery of ``event_type`` (``Push Hook``) is one the source's ``events`` asked for;
+    a hook name itself (``Push Hook``) is accepted in ``events`` too."""
+    return any(HOOKS_BY_EVENT.get(e, e) == event_type for e in events)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: bytes | None) -> None:

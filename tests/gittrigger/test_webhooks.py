@@ -582,3 +582,18 @@ async def test_deliveries_stay_out_of_the_access_log_api_requests_do_not(
         await asyncio.sleep(0)  # the access line is written once the response is sent
     lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert len(lines) == 1 and "/healthz" in lines[0]
+
+
+@pytest.mark.parametrize(("hook", "accepted"), [("Push Hook", True), ("Merge Request Hook", False)])
+async def test_gitlab_events_name_the_hooks_a_source_takes(client: Client, event_log: MemoryLog, hook: str,
+                                                           accepted: bool) -> None:
+    """``events: [PushEvents]`` (the hook option Argo Events registers) admits ``Push Hook`` deliveries only."""
+    body = payload("gitlab-push.json")
+    headers = {**_gitlab(body, SECRETS[("gitlab-hook", "token")]), "X-Gitlab-Event": hook}
+    resp = await client.post("/gitlab", data=body, headers=headers)
+    if accepted:
+        assert resp.status == 202 and len(event_log.events) == 1
+    else:
+        answer = await resp.json()
+        assert resp.status == 200 and answer["ignored"] and "Merge Request Hook" in answer["reason"]
+        assert not event_log.events
