@@ -283,7 +283,7 @@ class FakeKube:
         bound = {**pod, "spec": {**spec, "nodeName": node}, "status": {**pod["status"], "conditions": [condition]}}
         bound = self._put(PODS, bound, "MODIFIED", old=pod)
         if self.kubelet is not None:
-            self._spawn(self.kubelet.admit(copy.deepcopy(bound)))
+            self.kubelet.admit(copy.deepcopy(bound))
 
     def _schedule_pending(self, namespace: str) -> None:
         for (r, ns, _), pod in list(self._objects.items()):
@@ -462,6 +462,8 @@ class FakeKube:
             LabelSelector.parse(q.get("labelSelector", "")),
             FieldSelector.parse(q.get("fieldSelector", "")),
         )
+        if q.get("resourceVersion", "").strip("0123456789"):
+            return status_response(400, "BadRequest", f"invalid resource version: {q['resourceVersion']!r}")
         if q.get("watch", "").lower() in ("true", "1"):
             return await self._watch(request, _Watcher(resource=resource, namespace=ns, labels=labels, fields=fields))
         rv = q.get("resourceVersion", "")

@@ -54,6 +54,7 @@ POD_IP: Final = "127.0.0.1"
 HELPER_EMISSARY: Final = "/usr/local/bin/gittrigger-emissary"
 HELPER_COMMAND: Final = "/usr/local/bin/gittrigger"
 DEFAULT_GRACE: Final = 30.0
+DEADLINE_MESSAGE: Final = "Pod was active on the node longer than the specified deadline"
 EVICTION_MESSAGE: Final = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 51200Ki. "
 _PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Images with a CMD but no ENTRYPOINT: `args` alone replace the CMD. (ENTRYPOINT images are
@@ -158,7 +159,7 @@ class _PodWorker:
         self.initialized = False
         self.deleting = False
         self.grace = float(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE))
-        self.evicted = False
+        self.halted: tuple[str, str] | None = None  # (reason, message): evicted or past its deadline
         self.start_time = now_rfc3339()
         self.conditions: dict[str, tuple[str, str]] = {}  # type -> (status, lastTransitionTime)
         self.probes: set[asyncio.Task[None]] = set()
@@ -174,11 +175,17 @@ class _PodWorker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        deadline = self.pod["spec"].get("activeDeadlineSeconds")
+        timer = asyncio.ensure_future(self._deadline(float(deadline))) if deadline else None
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.publish()
+            await self.kubelet.ensure_isolation()
             await self._run()
         finally:
+            if timer is not None:
+                timer.cancel()
+                await asyncio.gather(timer, return_exceptions=True)
             for t in self.probes:
                 t.cancel()
             await asyncio.gather(*self.probes, return_exceptions=True)
@@ -189,7 +196,7 @@ class _PodWorker:
 
     async def _run(self) -> None:
         for c in self.inits:
-            if self.deleting or self.evicted:
+            if self.deleting or self.halted:
                 return
             if c.kind == "sidecar":
                 if await self._start(c):
@@ -205,10 +212,12 @@ class _PodWorker:
                 self.phase = "Failed"
                 return
             c.ready = True
-        if self.deleting or self.evicted:
+        if self.deleting or self.halted:
             return
         self.initialized = True
         for c in self.mains:
+            if self.deleting or self.halted:
+                break
             if await self._start(c, publish=False):
                 self._watch_readiness(c)
         self.phase = "Running" if any("running" in c.state for c in self.mains) else self.phase
@@ -216,7 +225,19 @@ class _PodWorker:
         await asyncio.gather(*(c.done for c in self.mains if c.done is not None))
         await asyncio.gather(*(self.stop(c, grace=self.grace) for c in self.inits if c.kind == "sidecar"))
         ok = all(c.state.get("terminated", {}).get("exitCode") == 0 for c in self.mains)
-        self.phase = "Succeeded" if ok and not self.evicted else "Failed"
+        self.phase = "Succeeded" if ok and not self.halted else "Failed"
+
+    async def _deadline(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self.halt("DeadlineExceeded", DEADLINE_MESSAGE, grace=self.grace)
+
+    async def halt(self, reason: str, message: str, *, grace: float) -> None:
+        """The kubelet ends the Pod itself (eviction, activeDeadlineSeconds): Failed with a reason."""
+        if self.halted is None and not self.deleting:
+            self.halted = (reason, message)
+            self.phase = "Failed"
+            self.publish()
+            await self.kill_all(grace=grace)
 
     async def _start(self, c: _Container, *, publish: bool = True) -> bool:
         """Start ``c``; False (and a terminated StartError state) when it cannot be."""
@@ -317,7 +338,7 @@ class _PodWorker:
         if any("terminated" not in c.state for c in self.containers() if c.kind != "init"):
             return self.phase
         ok = all(c.state["terminated"].get("exitCode") == 0 for c in self.mains)
-        return "Succeeded" if ok and not self.evicted else "Failed"
+        return "Succeeded" if ok and not self.halted else "Failed"
 
     def status(self) -> dict[str, Any]:
         """The Pod's status as the kubelet would write it now."""
@@ -360,20 +381,18 @@ class _PodWorker:
         }
         if self.inits:
             status["initContainerStatuses"] = [self._container_status(c) for c in self.inits]
-        if self.evicted:
-            status["reason"] = "Evicted"
-            status["message"] = EVICTION_MESSAGE
-            status["conditions"].insert(
-                0,
-                {
-                    "type": "DisruptionTarget",
-                    "status": "True",
-                    "reason": "TerminationByKubelet",
-                    "message": EVICTION_MESSAGE,
-                    "lastProbeTime": None,
-                    "lastTransitionTime": self.start_time,
-                },
-            )
+        if self.halted is not None:
+            status["reason"], status["message"] = self.halted
+        if self.halted is not None and self.halted[0] == "Evicted":
+            disruption = {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "TerminationByKubelet",
+                "message": self.halted[1],
+                "lastProbeTime": None,
+                "lastTransitionTime": self.start_time,
+            }
+            status["conditions"].insert(0, disruption)
         return status
 
     def _condition(
@@ -422,13 +441,16 @@ class Kubelet:
         self._workers: dict[tuple[str, str], _PodWorker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def admit(self, pod: Pod) -> None:
-        """Start running ``pod`` (already scheduled); returns at once."""
-        if self._isolate is None:
-            self._isolate = await bwrap_works()
+    def admit(self, pod: Pod) -> None:
+        """Start running ``pod`` (already scheduled) in a task of its own."""
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
         worker = self._workers[key] = _PodWorker(self, pod)
         worker.task = self._spawn(worker.run())
+
+    async def ensure_isolation(self) -> None:
+        """Decide once whether containers get bubblewrap (probing it when not told)."""
+        if self._isolate is None:
+            self._isolate = await bwrap_works()
 
     def logs(self, namespace: str, name: str, container: str) -> tuple[ContainerLog, dict[str, Any]] | None:
         """The log of one container and its current state, if the Pod runs here."""
@@ -455,11 +477,8 @@ class Kubelet:
     def evict(self, namespace: str, name: str) -> None:
         """Node-pressure eviction: kill the Pod's containers; it stays, Failed/Evicted."""
         worker = self._workers.get((namespace, name))
-        if worker is None or worker.evicted:
-            return
-        worker.evicted = True
-        worker.phase = "Failed"
-        self._spawn(worker.kill_all(grace=0))
+        if worker is not None:
+            self._spawn(worker.halt("Evicted", EVICTION_MESSAGE, grace=0))
 
     def forget(self, namespace: str, name: str) -> None:
         """A force deletion (grace 0): the Pod is already gone from the API; kill what runs."""

@@ -206,6 +206,9 @@ async def test_field_selectors_and_bad_selector(fake: FakeKube, v1: client.CoreV
     with pytest.raises(client.ApiException) as e:
         await v1.list_namespaced_pod(NS, field_selector="spec.image=x")
     assert e.value.status == 400
+    with pytest.raises(client.ApiException) as bad_rv:
+        await v1.list_namespaced_pod(NS, resource_version="abc", watch=True)
+    assert bad_rv.value.status == 400
 
 
 async def test_watch_resumes_from_a_resource_version(fake: FakeKube, v1: client.CoreV1Api) -> None:

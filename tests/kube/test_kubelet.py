@@ -256,6 +256,17 @@ async def test_eviction_kills_and_keeps_the_pod(fake_kube: FakeKube, v1: client.
     assert marker_processes(marker) == []
 
 
+async def test_active_deadline_fails_the_pod(v1: client.CoreV1Api) -> None:
+    """activeDeadlineSeconds: the kubelet kills the pod: Failed, reason DeadlineExceeded."""
+    marker = f"marker-{uuid.uuid4().hex}"
+    body = pod("late", sh("main", f"while true; do sleep 0.02; done # {marker}"), activeDeadlineSeconds=1)
+    done = await run_to_end(v1, body)
+    assert phase(done) == "Failed" and done["status"]["reason"] == "DeadlineExceeded"
+    assert done["status"]["message"] == "Pod was active on the node longer than the specified deadline"
+    await until(v1, "late", lambda _, p: "terminated" in state(p, "main"))
+    assert marker_processes(marker) == []
+
+
 async def test_node_affinity_and_selector(fake_kube: FakeKube, v1: client.CoreV1Api) -> None:
     """Required affinity NotIn picks the other node; nodeSelector pins; no fit leaves it Pending."""
 
