@@ -36,10 +36,8 @@ from workflows.model.ids import pod_name
 if TYPE_CHECKING:
     from gittrigger.client import ApiClient, Json
 
-COMMANDS: Final = frozenset({"submit", "list", "get", "logs", "watch", "retry", "resubmit", "stop", "terminate",
-                             "suspend", "resume", "delete", "template", "cron"})
 FINISHED: Final = frozenset({"Succeeded", "Failed", "Error"})
-NAME_LABEL_PREFIX: Final = "workflows.argoproj.io/"
+OUTPUTS: Final = ("json", "yaml", "wide", "name")
 _ACTIONS: Final = {"stop": "stopped", "terminate": "terminated", "suspend": "suspended", "resume": "resumed"}
 
 
@@ -64,25 +62,25 @@ def add_commands(commands: Any) -> None:
     submit = add("submit", "submit workflows to the server")
     submit.add_argument("files", nargs="*", type=Path, metavar="FILE")
     submit.add_argument("--from", dest="from_", metavar="KIND/NAME",
-                        help="submit from a workflowtemplate/NAME, clusterworkflowtemplate/NAME or cronwf/NAME")
+                        help="submit from workflowtemplate/NAME or clusterworkflowtemplate/NAME")
     _parameters(submit)
     submit.add_argument("--entrypoint", help="the template to start from instead of spec.entrypoint")
     submit.add_argument("-l", "--labels", action="append", default=[], metavar="KEY=VALUE")
     submit.add_argument("--generate-name", help="metadata.generateName of the submitted workflows")
     submit.add_argument("--server-dry-run", action="store_true", help="validate and name, but do not create")
     submit.add_argument("-w", "--watch", action="store_true", help="watch the workflow until it finishes")
-    submit.add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
+    submit.add_argument("-o", "--output", choices=OUTPUTS)
 
     listing = add("list", "list workflows")
     listing.add_argument("-l", "--selector", help="a label selector: key=value[,key=value]")
     listing.add_argument("--status", action="append", default=[], help="phases to show (repeatable, comma-separated)")
     listing.add_argument("--running", action="store_true", help="only running workflows")
     listing.add_argument("--completed", action="store_true", help="only finished workflows")
-    listing.add_argument("-o", "--output", choices=("json", "yaml", "wide", "name"))
+    listing.add_argument("-o", "--output", choices=OUTPUTS)
 
     get = add("get", "show a workflow and its node tree")
     get.add_argument("name")
-    get.add_argument("-o", "--output", choices=("json", "yaml", "wide", "name"))
+    get.add_argument("-o", "--output", choices=OUTPUTS)
 
     logs = add("logs", "print the logs of a workflow or one of its pods")
     logs.add_argument("name")
@@ -97,19 +95,15 @@ def add_commands(commands: Any) -> None:
     add("watch", "show a workflow's tree live until it finishes").add_argument("name")
 
     retry = add("retry", "retry a failed workflow")
-    retry.add_argument("name")
     retry.add_argument("--restart-successful", action="store_true", help="also re-run the selected successful nodes")
     retry.add_argument("--node-field-selector", help="nodes to restart, e.g. displayName=build")
-    _parameters(retry)
-    retry.add_argument("-w", "--watch", action="store_true")
-    retry.add_argument("-o", "--output", choices=("json", "yaml", "wide", "name"))
-
     resubmit = add("resubmit", "submit a workflow again, as a new one")
-    resubmit.add_argument("name")
     resubmit.add_argument("--memoized", action="store_true", help="re-use the outputs of the succeeded nodes")
-    _parameters(resubmit)
-    resubmit.add_argument("-w", "--watch", action="store_true")
-    resubmit.add_argument("-o", "--output", choices=("json", "yaml", "wide", "name"))
+    for parser in (retry, resubmit):
+        parser.add_argument("name")
+        _parameters(parser)
+        parser.add_argument("-w", "--watch", action="store_true")
+        parser.add_argument("-o", "--output", choices=OUTPUTS)
 
     for action, text in (("stop", "stop a workflow: exit handlers still run"),
                          ("terminate", "terminate a workflow: no exit handlers"),
@@ -128,9 +122,9 @@ def add_commands(commands: Any) -> None:
     delete.add_argument("--completed", action="store_true", help="only finished workflows")
 
     templates = add("template", "manage WorkflowTemplates (--cluster: ClusterWorkflowTemplates)")
-    _objects(templates.add_subparsers(dest="action", required=True), common=common, kind="template")
+    _object_commands(templates.add_subparsers(dest="action", required=True), common=common, kind="template")
     crons = add("cron", "manage CronWorkflows")
-    _objects(crons.add_subparsers(dest="action", required=True), common=common, kind="cron")
+    _object_commands(crons.add_subparsers(dest="action", required=True), common=common, kind="cron")
 
 
 def _parameters(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +132,7 @@ def _parameters(parser: argparse.ArgumentParser) -> None:
                         help="a workflow parameter (repeatable)")
 
 
-def _objects(actions: Any, *, common: list[argparse.ArgumentParser], kind: str) -> None:
+def _object_commands(actions: Any, *, common: list[argparse.ArgumentParser], kind: str) -> None:
     """create | list | get | delete (and cron's suspend | resume) of WorkflowTemplates or CronWorkflows."""
     def add(name: str, help: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = actions.add_parser(name, help=help, parents=common)
@@ -148,11 +142,11 @@ def _objects(actions: Any, *, common: list[argparse.ArgumentParser], kind: str) 
 
     create = add("create", "create from manifest files")
     create.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    create.add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
-    add("list", "list them").add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
+    create.add_argument("-o", "--output", choices=OUTPUTS)
+    add("list", "list them").add_argument("-o", "--output", choices=OUTPUTS)
     get = add("get", "show one")
     get.add_argument("name")
-    get.add_argument("-o", "--output", choices=("json", "yaml", "name", "wide"))
+    get.add_argument("-o", "--output", choices=OUTPUTS)
     delete = add("delete", "delete some (or --all)")
     delete.add_argument("names", nargs="*", metavar="NAME")
     delete.add_argument("--all", action="store_true")
@@ -172,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     if not server.startswith(("http://", "https://")):
         raise UsageError(f"server {server!r}: expected an http:// or https:// URL")
     name = args.command if args.command not in ("template", "cron") else f"{args.command} {args.action}"
-    handler = _HANDLERS[name]
+    handler = _HANDLERS[args.command]
 
     async def go() -> int:
         async with ApiClient(server=server, token=os.environ.get("GITTRIGGER_TOKEN") or None) as api:
@@ -427,81 +421,45 @@ async def _delete(api: ApiClient, args: argparse.Namespace) -> int:
 # -- templates and cron workflows ------------------------------------------------------------------
 
 
-def _scope(args: argparse.Namespace) -> str | None:
-    return None if getattr(args, "cluster", False) else args.namespace
+async def _objects(api: ApiClient, args: argparse.Namespace) -> int:
+    """``template|cron create|list|get|delete|suspend|resume``: WorkflowTemplates (``--cluster``:
+    ClusterWorkflowTemplates) or CronWorkflows."""
+    cron, ns = args.command == "cron", args.namespace
+    scope = None if getattr(args, "cluster", False) else ns
+    kind = "CronWorkflow" if cron else "WorkflowTemplate" if scope else "ClusterWorkflowTemplate"
 
+    async def listing() -> list[Json]:
+        return await (api.list_crons(ns) if cron else api.list_templates(scope))
 
-async def _template_create(api: ApiClient, args: argparse.Namespace) -> int:
-    kind = "ClusterWorkflowTemplate" if args.cluster else "WorkflowTemplate"
-    for _, manifest in _manifests(args.files, kinds=frozenset({kind})):
-        created = await api.create_template(_scope(args), manifest)
-        _emit(created, args.output, human=partial(display.object_details, created, now=_now()))
-    return EXIT_OK
+    def details(obj: Json) -> Callable[[], Sequence[str]]:
+        return partial(display.object_details, obj, now=_now())
 
-
-async def _template_list(api: ApiClient, args: argparse.Namespace) -> int:
-    items = await api.list_templates(_scope(args))
-    _emit(items, args.output, human=lambda: display.template_table(items, now=_now()))
-    return EXIT_OK
-
-
-async def _template_get(api: ApiClient, args: argparse.Namespace) -> int:
-    template = await api.get_template(_scope(args), args.name)
-    _emit(template, args.output, human=lambda: display.object_details(template, now=_now()))
-    return EXIT_OK
-
-
-async def _template_delete(api: ApiClient, args: argparse.Namespace) -> int:
-    names = await _names(args, lambda: api.list_templates(_scope(args)))
-    for name in names:
-        await api.delete_template(_scope(args), name)
-        print(f"WorkflowTemplate '{name}' deleted")
-    return EXIT_OK
-
-
-async def _names(args: argparse.Namespace, listing: Callable[[], Any]) -> list[str]:
-    if args.all == bool(args.names):
-        raise UsageError("give the NAMEs to delete or --all (one of them)")
-    return list(args.names) or [str(item["metadata"]["name"]) for item in await listing()]
-
-
-async def _cron_create(api: ApiClient, args: argparse.Namespace) -> int:
-    for _, manifest in _manifests(args.files, kinds=frozenset({"CronWorkflow"})):
-        created = await api.create_cron(args.namespace, manifest)
-        _emit(created, args.output, human=partial(display.object_details, created, now=_now()))
-    return EXIT_OK
-
-
-async def _cron_list(api: ApiClient, args: argparse.Namespace) -> int:
-    items = await api.list_crons(args.namespace)
-    _emit(items, args.output, human=lambda: display.cron_table(items, now=_now()))
-    return EXIT_OK
-
-
-async def _cron_get(api: ApiClient, args: argparse.Namespace) -> int:
-    cron = await api.get_cron(args.namespace, args.name)
-    _emit(cron, args.output, human=lambda: display.object_details(cron, now=_now()))
-    return EXIT_OK
-
-
-async def _cron_delete(api: ApiClient, args: argparse.Namespace) -> int:
-    for name in await _names(args, lambda: api.list_crons(args.namespace)):
-        await api.delete_cron(args.namespace, name)
-        print(f"CronWorkflow '{name}' deleted")
-    return EXIT_OK
-
-
-async def _cron_act(api: ApiClient, args: argparse.Namespace) -> int:
-    for name in args.names:
-        await api.act_cron(args.namespace, name, args.action)
-        print(f"CronWorkflow '{name}' {_ACTIONS[args.action]}")
+    if args.action == "create":
+        for _, manifest in _manifests(args.files, kinds=frozenset({kind})):
+            created = await (api.create_cron(ns, manifest) if cron else api.create_template(scope, manifest))
+            _emit(created, args.output, human=details(created))
+    elif args.action == "list":
+        items = await listing()
+        _emit(items, args.output, human=partial(display.cron_table if cron else display.template_table, items,
+                                                now=_now()))
+    elif args.action == "get":
+        obj = await (api.get_cron(ns, args.name) if cron else api.get_template(scope, args.name))
+        _emit(obj, args.output, human=details(obj))
+    elif args.action == "delete":
+        if args.all == bool(args.names):
+            raise UsageError("give the NAMEs to delete or --all (one of them)")
+        for name in list(args.names) or [str(item["metadata"]["name"]) for item in await listing()]:
+            await (api.delete_cron(ns, name) if cron else api.delete_template(scope, name))
+            print(f"{kind} '{name}' deleted")
+    else:  # cron suspend | resume
+        for name in args.names:
+            await api.act_cron(ns, name, args.action)
+            print(f"{kind} '{name}' {_ACTIONS[args.action]}")
     return EXIT_OK
 
 
 _HANDLERS: Final[Mapping[str, Callable[[ApiClient, argparse.Namespace], Awaitable[int]]]] = {
     "submit": _submit, "list": _list, "get": _get, "logs": _logs, "watch": _watch, "retry": _retry,
     "resubmit": _resubmit, "stop": _act, "terminate": _act, "suspend": _act, "resume": _act, "delete": _delete,
-    "template create": _template_create, "template list": _template_list, "template get": _template_get,
-    "template delete": _template_delete, "cron create": _cron_create, "cron list": _cron_list,
-    "cron get": _cron_get, "cron delete": _cron_delete, "cron suspend": _cron_act, "cron resume": _cron_act,
+    "template": _objects, "cron": _objects,
 }

@@ -259,6 +259,10 @@ async def test_suspend_and_resume(cli: Any, server: Server, tmp_path: Path) -> N
     gate = tmp_path / "gate"
     name = await submitted(cli, write(tmp_path / "wf.yaml", gated(gate)))
     assert (await cli("suspend", name)).out == f"workflow {name} suspended\n"
+    for _ in range(100):  # the engine applies the edit on the run's own worker
+        if (await server.parts.store.get(NS, name))["spec"].get("suspend") is True:
+            break
+        await asyncio.sleep(0.05)
     assert (await cli("get", name, "-o", "json")).json()["spec"].get("suspend") is True
     assert (await cli("resume", name)).out == f"workflow {name} resumed\n"
     gate.touch()
