@@ -6,7 +6,8 @@ The ``gittrigger`` commands that talk to a running server, like the ``argo`` CLI
 :func:`add_commands` is called by :func:`gittrigger.cli.build_parser`, :func:`run` by
 :func:`gittrigger.cli.main`, which also maps usage and manifest errors to exit codes. The server is
 ``--server`` / ``GITTRIGGER_SERVER`` (default http://127.0.0.1:2746), the token
-``GITTRIGGER_TOKEN``. A failed request prints one line (the server's ``message``, or "cannot reach
+``GITTRIGGER_TOKEN``, the namespace ``-n`` / ``GITTRIGGER_NAMESPACE`` (the server's own default
+too) / ``default``. A failed request prints one line (the server's ``message``, or "cannot reach
 server at URL: reason") and exits 1. :mod:`gittrigger.client` (aiohttp) is imported only when a
 command runs, so ``run`` and ``lint`` start as quickly as before.
 """
@@ -46,7 +47,7 @@ _ACTIONS: Final = {"stop": "stopped", "terminate": "terminated", "suspend": "sus
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-n", "--namespace", default="default", help="the namespace (default: default)")
+    common.add_argument("-n", "--namespace", help="the namespace (default: $GITTRIGGER_NAMESPACE or default)")
     common.add_argument("--server", help="the server's URL (default: $GITTRIGGER_SERVER or http://127.0.0.1:2746)")
     return common
 
@@ -165,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     server = args.server or os.environ.get("GITTRIGGER_SERVER") or DEFAULT_SERVER
     if not server.startswith(("http://", "https://")):
         raise UsageError(f"server {server!r}: expected an http:// or https:// URL")
+    args.namespace = args.namespace or os.environ.get("GITTRIGGER_NAMESPACE") or "default"
     name = args.command if args.command not in ("template", "cron") else f"{args.command} {args.action}"
     handler = _HANDLERS[args.command]
 

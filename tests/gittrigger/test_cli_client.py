@@ -95,6 +95,7 @@ class Result:
 def token(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("GITTRIGGER_TOKEN", TOKEN)
     monkeypatch.delenv("GITTRIGGER_SERVER", raising=False)
+    monkeypatch.delenv("GITTRIGGER_NAMESPACE", raising=False)
     yield
 
 
@@ -191,7 +192,8 @@ async def test_get_yaml_and_name(cli: Any, server: Server, tmp_path: Path) -> No
     assert (await cli("get", name, "-o", "name")).out == f"{name}\n"
 
 
-async def test_list_table_filters_and_outputs(cli: Any, server: Server, tmp_path: Path) -> None:
+async def test_list_table_filters_and_outputs(cli: Any, server: Server, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """list: a NAME STATUS AGE DURATION PRIORITY MESSAGE table; --status, -l, -o name/json/wide."""
     good = await submitted(cli, write(tmp_path / "ok.yaml", hello()), "-l", "kind=good")
     bad = await submitted(cli, write(tmp_path / "bad.yaml", failing()))
@@ -207,6 +209,9 @@ async def test_list_table_filters_and_outputs(cli: Any, server: Server, tmp_path
     assert wide[0].split()[-2:] == ["P/R/C", "PARAMETERS"]
     assert any(line.startswith(good) and "0/0/2" in line and "who=world" in line for line in wide)
     assert (await cli("list", namespace="elsewhere")).out == "No workflows found\n"
+    assert (await cli("list", namespace=None)).out == "No workflows found\n"  # "default"
+    monkeypatch.setenv("GITTRIGGER_NAMESPACE", NS)
+    assert sorted((await cli("list", "-o", "name", namespace=None)).out.split()) == sorted([good, bad])
 
 
 # -- logs and watch ---------------------------------------------------------------------------------
