@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -91,6 +92,9 @@ def add_commands(commands: Any) -> None:
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("--tail", type=int, metavar="N", help="the last N lines of each pod")
     logs.add_argument("--grep", metavar="REGEX", help="only lines matching REGEX")
+    logs.add_argument("-l", "--selector", help="only pods with these labels: key=value[,key=value]")
+    logs.add_argument("--since", metavar="DURATION", help="only lines newer than this, e.g. 30s, 5m, 1h30m")
+    logs.add_argument("--timestamps", action="store_true", help="prefix each line with its time")
     logs.add_argument("--no-prefix", action="store_true", help="do not prefix lines with the pod name")
 
     add("watch", "show a workflow's tree live until it finishes").add_argument("name")
@@ -330,6 +334,15 @@ def node_pod(workflow: Mapping[str, Any], node: str) -> str:
     raise UsageError(f"--node {node!r}: {name} has no pod node of that name")
 
 
+def parse_duration(text: str) -> int:
+    """Go-style durations as ``argo logs --since`` takes them (``90s``, ``5m``, ``1h30m``) -> seconds."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+)([hms])", text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f"--since {text!r}: expected a duration such as 30s, 5m or 1h30m")
+    return sum(int(n) * units[u] for n, u in parts)
+
+
 async def _logs(api: ApiClient, args: argparse.Namespace) -> int:
     pod = args.pod
     if args.node:
@@ -338,7 +351,8 @@ async def _logs(api: ApiClient, args: argparse.Namespace) -> int:
         pod = node_pod(await api.get_workflow(args.namespace, args.name), args.node)
     prefix = not pod and not args.no_prefix
     lines = api.logs(args.namespace, args.name, pod_name=pod, container=args.container, follow=args.follow,
-                     tail=args.tail, grep=args.grep)
+                     tail=args.tail, grep=args.grep, selector=args.selector, timestamps=args.timestamps,
+                     since_seconds=parse_duration(args.since) if args.since else None)
     async with aclosing(lines):
         async for entry in lines:
             content = str(entry.get("content", ""))

@@ -202,11 +202,13 @@ class ApiClient:
         return await self.call("PUT", f"/api/v1/workflows/{_path(namespace, name)}/{action}", body=body)
 
     def logs(self, namespace: str, name: str, *, pod_name: str | None = None, container: str = "main",
-             follow: bool = False, tail: int | None = None, grep: str | None = None) -> AsyncGenerator[Json, None]:
+             follow: bool = False, tail: int | None = None, grep: str | None = None, selector: str | None = None,
+             since_seconds: int | None = None, timestamps: bool = False) -> AsyncGenerator[Json, None]:
         """``GET .../{name}/log``: ``{"content", "podName"}`` per line."""
         return self.stream(f"/api/v1/workflows/{_path(namespace, name)}/log", query={
             "podName": pod_name, "logOptions.container": container, "logOptions.follow": follow,
-            "logOptions.tailLines": tail, "grep": grep})
+            "logOptions.tailLines": tail, "grep": grep, "selector": selector, "logOptions.sinceSeconds": since_seconds,
+            "logOptions.timestamps": timestamps})
 
     def watch_workflow(self, namespace: str, name: str) -> AsyncGenerator[Json, None]:
         """``GET /api/v1/workflow-events/{ns}`` for one name: ``{"type", "object"}`` per change."""

@@ -28,7 +28,7 @@ from structlog.testing import capture_logs
 from gittrigger import display
 from gittrigger.assembly import Parts, assemble
 from gittrigger.cli import main
-from gittrigger.clicommands import node_pod, with_arguments
+from gittrigger.clicommands import node_pod, parse_duration, with_arguments
 from gittrigger.client import error_message
 from gittrigger.http.app import make_app
 from gittrigger.settings import load_settings
@@ -227,6 +227,10 @@ async def test_logs_prefix_tail_grep_and_pod(cli: Any, server: Server, tmp_path:
     assert (await cli("logs", name, pod)).out == "line1\nline2\nline3\n"
     assert (await cli("logs", name, "--node", "done", "--tail", "1")).out == "line3\n"
     assert (await cli("logs", name, "--grep", "line[12]", "--no-prefix")).out == "line1\nline2\n"
+    assert (await cli("logs", name, "--since", "1h", "--grep", "hello", "--no-prefix")).out == "hello world\n"
+    stamped = (await cli("logs", name, pod, "--timestamps", "--tail", "1")).out
+    assert stamped.endswith(" line3\n") and stamped.startswith(str(datetime.now(UTC).year))
+    assert (await cli("logs", name, "--since", "soon")).code == 2
 
 
 async def test_logs_follow_and_watch_until_finished(cli: Any, server: Server, tmp_path: Path) -> None:
@@ -423,6 +427,18 @@ def test_with_arguments(params: dict[str, str], entrypoint: str | None, labels: 
 ], ids=["argo", "stream-error", "html", "empty"])
 def test_error_message(status: int, body: bytes, expected: tuple[str, int | None]) -> None:
     assert error_message(status=status, reason="Bad Gateway", body=body) == expected
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("1h30m", 5400), ("0s", 0)],
+                         ids=["seconds", "minutes", "combined", "zero"])
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "m5", "1d", "5m junk"], ids=["empty", "bare", "reversed", "days", "junk"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(Exception, match="expected a duration"):
+        parse_duration(text)
 
 
 def test_node_pod_names_pod_nodes_only() -> None:
