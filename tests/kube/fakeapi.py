@@ -112,6 +112,7 @@ class FakeKube:
         self._history_limit = history_limit
         self._compacted = self._rv  # changes at or below this resourceVersion are forgotten
         self._watchers: set[_Watcher] = set()
+        self._load: Counter[str] = Counter()  # pods per node, for the scheduler's spreading
         self._failures: list[int] = []
         self._manual_logs: dict[tuple[str, str, str], ContainerLog] = {}
         self._stopping = asyncio.Event()
@@ -230,6 +231,8 @@ class FakeKube:
     def remove_pod(self, namespace: str, name: str) -> None:
         pod = self._objects.pop((PODS, namespace, name), None)
         if pod is not None:
+            if node := pod["spec"].get("nodeName"):
+                self._load[node] -= 1
             self._record(PODS, copy.deepcopy(pod), "DELETED", old=pod)
 
     # -- state ---------------------------------------------------------------------------------
@@ -260,8 +263,7 @@ class FakeKube:
     def _schedule(self, pod: Obj) -> None:
         """Bind a new Pod to a node (or mark it unschedulable), then hand it to the kubelet."""
         meta, spec = pod["metadata"], pod["spec"]
-        load = Counter(p["spec"].get("nodeName") for (r, _, _), p in self._objects.items() if r == PODS)
-        node, why = pick_node(spec, nodes=self.nodes, load=load)
+        node, why = pick_node(spec, nodes=self.nodes, load=self._load)
         claims = [
             v["persistentVolumeClaim"].get("claimName")
             for v in spec.get("volumes") or []
@@ -282,6 +284,7 @@ class FakeKube:
             return
         bound = {**pod, "spec": {**spec, "nodeName": node}, "status": {**pod["status"], "conditions": [condition]}}
         bound = self._put(PODS, bound, "MODIFIED", old=pod)
+        self._load[node] += 1
         if self.kubelet is not None:
             self.kubelet.admit(copy.deepcopy(bound))
 

@@ -71,7 +71,8 @@ async def test_create_get_list_delete(fake: FakeKube, v1: client.CoreV1Api) -> N
     got = await v1.read_namespaced_pod("a", NS)
     assert got.metadata.uid == created.metadata.uid
     assert int(got.metadata.resource_version) > int(created.metadata.resource_version)  # scheduled since
-    assert got.spec.node_name in ("node-a", "node-b")
+    assert got.spec.node_name == "node-a"
+    assert (await v1.read_namespaced_pod("b", NS)).spec.node_name == "node-b"  # spread over the nodes
     listed = await v1.list_namespaced_pod(NS)
     assert [p.metadata.name for p in listed.items] == ["a", "b"]
     assert int(listed.metadata.resource_version) == fake.resource_version

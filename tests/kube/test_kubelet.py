@@ -18,6 +18,7 @@ from kubernetes_asyncio import client, watch
 
 from tests.kube.conftest import MakeFakeKube, api_client_for
 from tests.kube.fakeapi import FakeKube
+from tests.kube.kubelet import HELPER_EMISSARY, compile_emissary
 
 NS = "argo"
 Raw = dict[str, Any]
@@ -347,3 +348,23 @@ async def test_close_leaves_no_process(make_fake_kube: MakeFakeKube) -> None:
     assert marker_processes(marker)
     await fake.close()
     assert marker_processes(marker) == []
+
+
+async def test_emissary_is_compiled_once_and_bound_in_helper_images(
+    make_fake_kube: MakeFakeKube, tmp_path: Path
+) -> None:
+    """compile_emissary caches by source content; helper images see it at /usr/local/bin/gittrigger-emissary."""
+    source = tmp_path / "emissary.c"
+    source.write_text('#include <stdio.h>\nint main(void) { puts("emissary here"); return 0; }\n')
+    binary = compile_emissary(source, cache_dir=tmp_path / "cache")
+    assert binary is not None and compile_emissary(source, cache_dir=tmp_path / "cache") == binary
+    assert compile_emissary(tmp_path / "absent.c", cache_dir=tmp_path / "cache") is None
+    fake = await make_fake_kube(emissary=binary)
+    helper = {"name": "main", "image": "ghcr.io/gittrigger/gittrigger:test", "command": [HELPER_EMISSARY]}
+    plain = {"name": "main", "image": "busybox", "command": [HELPER_EMISSARY]}
+    async with api_client_for(fake) as api:
+        v1 = client.CoreV1Api(api)
+        assert phase(await run_to_end(v1, pod("helper", helper))) == "Succeeded"
+        assert await v1.read_namespaced_pod_log("helper", NS) == "emissary here\n"
+        other = await run_to_end(v1, pod("plain", plain))  # only the helper image has it
+        assert state(other, "main")["terminated"]["reason"] == "StartError"
