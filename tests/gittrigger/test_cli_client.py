@@ -348,6 +348,10 @@ async def test_server_errors_are_one_line(cli: Any, tmp_path: Path, monkeypatch:
     invalid["spec"]["entrypoint"] = "absent"
     rejected = await cli("submit", str(write(tmp_path / "bad.yaml", invalid)))
     assert rejected.code == 1 and "absent" in rejected.err and rejected.err.count("\n") == 1
+    grep = await cli("logs", "nope", "--grep", "[")
+    assert grep.code == 1 and grep.err.count("\n") == 1
+    monkeypatch.setenv("GITTRIGGER_TOKEN", f"Bearer {TOKEN}")  # ARGO_TOKEN's form is sent as is
+    assert (await cli("list")).code == 0
     monkeypatch.setenv("GITTRIGGER_TOKEN", "wrong-token-0123456789")
     denied = await cli("list")
     assert denied.code == 1 and denied.err.count("\n") == 1 and "Traceback" not in denied.err
@@ -457,4 +461,27 @@ def test_workflow_table_columns() -> None:
     assert display.workflow_table([wf], now=now) == [
         "NAME   STATUS                AGE   DURATION   PRIORITY   MESSAGE",
         "w      Running (Suspended)   2m    2m 0s      0          waiting",
+    ]
+
+
+def test_node_table_and_cron_table() -> None:
+    """get's tree carries templates and pod names (Pod nodes only); cron list shows schedule and suspension."""
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    wf = {"metadata": {"name": "w"}, "status": {"nodes": {
+        "w": {"id": "w", "name": "w", "displayName": "w", "type": "Steps", "phase": "Running", "templateName": "main",
+              "children": ["g"]},
+        "g": {"id": "g", "name": "w[0]", "displayName": "[0]", "type": "StepGroup", "phase": "Running",
+              "boundaryID": "w", "children": ["a"]},
+        "a": {"id": "a", "name": "w[0].say", "displayName": "say", "type": "Pod", "phase": "Failed",
+              "templateName": "echo", "boundaryID": "w", "message": "exit code 1"}}}}
+    assert display.node_table(wf, now=now) == [
+        "STEP        TEMPLATE   PODNAME             DURATION   MESSAGE",
+        " ● w        main",
+        f" └─ ✖ say   echo       {pod_name('w', 'w[0].say', 'echo')}              exit code 1",
+    ]
+    cron = {"metadata": {"name": "nightly", "creationTimestamp": "2025-12-31T12:00:00Z"},
+            "spec": {"schedule": "0 3 * * *", "suspend": True}}
+    assert display.cron_table([cron], now=now) == [
+        "NAME      AGE   LAST RUN   SCHEDULE    TIMEZONE   SUSPENDED",
+        "nightly   1d    N/A        0 3 * * *              true",
     ]
