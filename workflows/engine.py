@@ -28,7 +28,8 @@ from workflows.executors.base import Executor, PodRequest, PodResult
 from workflows.model import wire
 from workflows.model.ids import NodeId
 from workflows.model.spec import ObjectKind, Workflow
-from workflows.model.status import NodePhase, WorkflowPhase, WorkflowStatus
+from workflows.model.status import NodePhase, NodeType, WorkflowPhase, WorkflowStatus
+from workflows.rerun import formulate_resubmit, formulate_retry, select_nodes
 from workflows.resolution import TemplateGetter, resolve_workflow_template_ref
 from workflows.scheduling.commands import (
     AcquireLocks,
@@ -49,6 +50,7 @@ from workflows.scheduling.commands import (
     WakeAt,
 )
 from workflows.scheduling.operator import operate
+from workflows.store import objects
 from workflows.store.base import ListOptions, MemoCache, RawObject, WorkflowStore
 from workflows.validation import validate
 
@@ -92,6 +94,7 @@ class _RunState:
     written_at: float = float("-inf")  # loop time of the last write
     deferred: list[Observation] = field(default_factory=list)  # for the next pass (see Engine._defer)
     deferred_timer: asyncio.TimerHandle | None = None
+    persisted: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first write (see started)
 
 
 class Engine:
@@ -239,6 +242,100 @@ class Engine:
 
     def running(self) -> list[Key]:
         return list(self._workers)
+
+    async def started(self, namespace: str, name: str) -> RawObject:
+        """The stored run once its worker's first pass is persisted (or the worker is gone).
+
+        A run just submitted is then Running (or Pending on a workflow-level lock, as in Argo),
+        never the phase-less object of before the first pass: clients that poll until the phase
+        is no longer Running (Hera's ``wait()``) cannot see a run end before it began.
+        """
+        key = (namespace, name)
+        state, worker = self._states.get(key), self._workers.get(key)
+        if state is not None and worker is not None and not state.persisted.is_set():
+            persisted = asyncio.ensure_future(state.persisted.wait())
+            try:
+                await asyncio.wait({persisted, worker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                persisted.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await persisted
+        return await self._store.get(namespace, name)
+
+    async def current(self, namespace: str, name: str) -> RawObject:
+        """The run as its worker holds it now (edits not yet persisted included), else as stored."""
+        state = self._states.get((namespace, name))
+        if state is None:
+            return await self._store.get(namespace, name)
+        return {**_json_copy(state.raw), "status": wire.dump_status(state.status)}
+
+    async def retry(self, namespace: str, name: str, *, restart_successful: bool = False,
+                    node_field_selector: str = "", parameters: Sequence[str] | None = None) -> RawObject:
+        """Argo's retry (:func:`workflows.rerun.formulate_retry`): failed nodes run again in the same
+        run, succeeded ones keep their outputs; a worker is started for it (the run need not have
+        been running in this process). Returns the run once its first pass is persisted."""
+        key = (namespace, name)
+        await self._settle(key)
+        raw = await self._store.get(namespace, name)
+        if key in self._workers:
+            raise InvalidSpec("status.phase", f"cannot retry a workflow in phase "
+                                              f"{(raw.get('status') or {}).get('phase') or 'Pending'}")
+        plan = formulate_retry(raw, restart_successful=restart_successful, node_field_selector=node_field_selector,
+                               parameters=parameters, now=self._clock())
+        stored = await self._store.update(plan.workflow, expected_version=raw["metadata"].get("resourceVersion", ""))
+        self._spawn(key, stored, reattach=False)
+        log.info("workflow retried", namespace=namespace, workflow=name, rerun=len(plan.deleted))
+        return await self.started(namespace, name)
+
+    async def resubmit(self, namespace: str, name: str, *, memoized: bool = False,
+                       parameters: Sequence[str] | None = None) -> RawObject:
+        """Argo's resubmit (:func:`workflows.rerun.formulate_resubmit`): a new run of the same spec;
+        with ``memoized`` the succeeded nodes of a Failed/Error run are carried over, not re-run."""
+        raw = await self._store.get(namespace, name)
+        manifest = formulate_resubmit(raw, memoized=memoized, parameters=parameters,
+                                      name_suffix=objects.random_suffix(), now=self._clock())
+        carried = manifest.pop("status", None)
+        if carried is None:
+            created = await self.submit(manifest, namespace=namespace)
+        else:
+            checked = await self.submit(manifest, namespace=namespace, dry_run=True)
+            checked["status"] = {**checked.get("status", {}), **carried}
+            created = await self._store.create(checked)
+            self._spawn((namespace, created["metadata"]["name"]), created, reattach=False)
+        new_name = created["metadata"]["name"]
+        log.info("workflow resubmitted", namespace=namespace, workflow=new_name, resubmitted_from=name)
+        return await self.started(namespace, new_name)
+
+    async def set_nodes(self, namespace: str, name: str, *, node_field_selector: str, phase: str | None = None,
+                        message: str | None = None, output_parameters: Mapping[str, str] | None = None) -> list[str]:
+        """Argo's ``set`` (and stop/resume with a node field selector): complete the running suspend
+        nodes the selector picks, Succeeded (with supplied outputs) or Failed/Error. Returns their ids
+        once the run's next pass has applied it."""
+        key = (namespace, name)
+        if not node_field_selector:
+            raise InvalidSpec("nodeFieldSelector", "set only targets suspend nodes: use a node field selector")
+        if phase not in ("Succeeded", "Failed", "Error"):
+            raise InvalidSpec("phase", f"must be Succeeded, Failed or Error (a suspend node is completed by set), "
+                                       f"got {phase!r}")
+        state = self._states.get(key)
+        if state is None:
+            await self._store.get(namespace, name)  # NotFound first
+            raise Conflict(f"workflow {namespace}/{name} has already finished")
+        suspended = {str(nid): wire.dump_node(n) for nid, n in state.status.nodes.items()
+                     if n.type is NodeType.SUSPEND and not n.phase.completed}
+        ids = select_nodes(suspended, node_field_selector)
+        if not ids:
+            raise InvalidSpec("nodeFieldSelector", f"no running suspend node matches {node_field_selector!r}")
+        self._queue(key).put_nowait(Resume(node_names=tuple(ids), output_parameters=dict(output_parameters or {}),
+                                           fail=phase != "Succeeded", message=message or None))
+        await self._edit(key, lambda raw: None)  # returns once the pass holding the Resume has run
+        return ids
+
+    async def _settle(self, key: Key) -> None:
+        """Let a run whose worker has decided it is finished write its last state and exit."""
+        state, worker = self._states.get(key), self._workers.get(key)
+        if state is not None and worker is not None and state.status.phase.completed:
+            await asyncio.wait({worker})
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -530,6 +627,7 @@ class Engine:
                 await asyncio.sleep(0.5)
                 continue
             state.raw["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"]
+            state.persisted.set()
 
     async def _flush(self, state: _RunState) -> None:
         state.flush_now.set()
