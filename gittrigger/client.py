@@ -133,6 +133,8 @@ class ApiClient:
                 raw = await resp.read()
                 if resp.status >= 400:
                     message, code = error_message(status=resp.status, reason=resp.reason or "", body=raw)
+                    if message in ("Not Found", "Method Not Allowed"):  # no such route: say which one
+                        message = f"{message}: {method} {path}"
                     raise ServerError(status=resp.status, message=message, code=code)
         except (TimeoutError, aiohttp.ClientError, ValueError) as e:
             raise Unreachable(url=self.server, reason=_reason(e)) from None
