@@ -116,7 +116,6 @@ class FakeKube:
         self._failures: list[int] = []
         self._manual_logs: dict[tuple[str, str, str], ContainerLog] = {}
         self._stopping = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._port = 0
         self.kubelet = (
@@ -153,8 +152,6 @@ class FakeKube:
         await self.stop()
         if self.kubelet is not None:
             await self.kubelet.close()
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -254,11 +251,6 @@ class FakeKube:
         for w in self._watchers:
             w.queue.put_nowait(change)
         return obj
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _schedule(self, pod: Obj) -> None:
         """Bind a new Pod to a node (or mark it unschedulable), then hand it to the kubelet."""
