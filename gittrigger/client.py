@@ -12,7 +12,7 @@ line, an ``{"error": ...}`` line for a failure after the stream began.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import quote
@@ -265,7 +265,3 @@ class ApiClient:
         return await self.call("PUT", f"/api/v1/cron-workflows/{_path(namespace, name)}/{action}",
                                body={"name": name, "namespace": namespace})
 
-
-def parameter_list(values: Mapping[str, str]) -> Sequence[str]:
-    """Argo's ``parameters`` field of retry/resubmit requests: ``["name=value", ...]``."""
-    return [f"{k}={v}" for k, v in values.items()]
