@@ -1,0 +1,304 @@
+"""
+The OpenAPI 3.0 document of everything gittrigger serves under ``/api/`` and its route,
+``GET /api/v1/openapi.json``.
+
+Routes are added by :func:`gittrigger.http.app.make_app`. The document is built once from one
+table, :data:`OPERATIONS` (method, path, query parameters, body, answer, error statuses), and the
+component schemas below. ``tests/gittrigger/test_openapi.py`` walks the app's router and fails when
+a route under ``/api/`` is missing from the table or the table names a route nobody serves, so the
+document stays exact as route modules change. Argo's objects are open (``additionalProperties``)
+but the fields we always return are typed; errors have Argo's ``{"code", "message"}`` shape.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+
+from gittrigger import __version__
+
+routes = web.RouteTableDef()
+
+Schema = dict[str, Any]
+PATH: Final = "/api/v1/openapi.json"
+
+# -- schema building blocks ------------------------------------------------------------------
+
+STRING: Final[Schema] = {"type": "string"}
+BOOLEAN: Final[Schema] = {"type": "boolean"}
+INTEGER: Final[Schema] = {"type": "integer"}
+TIME: Final[Schema] = {"type": "string", "format": "date-time"}
+OPEN: Final[Schema] = {"type": "object", "additionalProperties": True}
+STRING_MAP: Final[Schema] = {"type": "object", "additionalProperties": {"type": "string"}}
+# Kubernetes object names (DNS-1123 subdomain) — what aiohttp's {name} segments may be in practice.
+NAME: Final[Schema] = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"}
+SEGMENT: Final[Schema] = {"type": "string", "pattern": r"^[^/]+$"}
+
+
+def ref(name: str) -> Schema:
+    """A reference to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: Mapping[str, Schema], *, required: tuple[str, ...] = (), open_: bool = True) -> Schema:
+    """An object schema; open (extra fields allowed) unless ``open_`` is False."""
+    schema: Schema = {"type": "object", "properties": dict(properties), "additionalProperties": open_}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def array(items: Schema) -> Schema:
+    """An array schema."""
+    return {"type": "array", "items": items}
+
+
+def nullable(schema: Schema) -> Schema:
+    """OpenAPI 3.0's way of allowing null."""
+    return {**schema, "nullable": True}
+
+
+def _resource(spec: Schema, *, status: Schema | None = None) -> Schema:
+    """An Argo object as we return it: apiVersion, kind, stamped metadata, a spec (and a status)."""
+    properties = {"apiVersion": STRING, "kind": STRING, "metadata": ref("ObjectMeta"), "spec": spec}
+    if status is not None:
+        properties["status"] = status
+    return obj(properties, required=("metadata",))
+
+
+def _list(item: str) -> Schema:
+    return obj({"metadata": ref("ListMeta"), "items": nullable(array(ref(item)))}, required=("metadata", "items"))
+
+
+PHASES: Final = ["", "Pending", "Running", "Succeeded", "Failed", "Error"]
+
+SCHEMAS: Final[dict[str, Schema]] = {
+    "Error": obj({"code": INTEGER, "message": STRING}, required=("code", "message")),
+    "ObjectMeta": obj({
+        "name": STRING, "generateName": STRING, "namespace": STRING, "uid": STRING, "resourceVersion": STRING,
+        "creationTimestamp": TIME, "labels": STRING_MAP, "annotations": STRING_MAP,
+    }),
+    "ListMeta": obj({"resourceVersion": STRING, "continue": STRING}),
+    "NodeStatus": obj({
+        "id": STRING, "name": STRING, "displayName": STRING, "type": STRING, "phase": STRING,
+        "templateName": STRING, "boundaryID": STRING, "message": STRING, "startedAt": nullable(TIME),
+        "finishedAt": nullable(TIME), "children": array(STRING), "outputs": OPEN, "inputs": OPEN,
+    }, required=("id", "name", "type")),
+    "WorkflowStatus": obj({
+        "phase": {"type": "string", "enum": PHASES}, "startedAt": nullable(TIME), "finishedAt": nullable(TIME),
+        "progress": STRING, "message": STRING, "nodes": {"type": "object", "additionalProperties": ref("NodeStatus")},
+        "outputs": OPEN, "conditions": array(OPEN),
+    }),
+    "WorkflowSpec": obj({"entrypoint": STRING, "templates": array(OPEN), "arguments": OPEN,
+                         "workflowTemplateRef": OPEN}),
+    "Workflow": _resource(ref("WorkflowSpec"), status=ref("WorkflowStatus")),
+    "WorkflowList": _list("Workflow"),
+    "WorkflowCreateRequest": obj({"namespace": STRING, "workflow": OPEN, "instanceID": STRING,
+                                  "serverDryRun": BOOLEAN, "createOptions": OPEN}, required=("workflow",)),
+    "WorkflowDeleteResponse": obj({}),
+    "WorkflowTemplate": _resource(ref("WorkflowSpec")),
+    "WorkflowTemplateList": _list("WorkflowTemplate"),
+    "ClusterWorkflowTemplate": _resource(ref("WorkflowSpec")),
+    "ClusterWorkflowTemplateList": _list("ClusterWorkflowTemplate"),
+    "CronWorkflow": _resource(obj({"schedule": STRING, "schedules": array(STRING),
+                                   "workflowSpec": ref("WorkflowSpec")}), status=OPEN),
+    "CronWorkflowList": _list("CronWorkflow"),
+    "WorkflowEventBindingList": obj({"metadata": OPEN, "items": nullable(array(OPEN))},
+                                    required=("metadata", "items")),
+    "EventResponse": obj({}),
+    "InfoResponse": obj({"managedNamespace": STRING, "links": array(OPEN), "columns": array(OPEN),
+                         "modals": OPEN, "navColor": STRING}),
+    "Version": obj({key: STRING for key in ("version", "buildDate", "gitCommit", "gitTag", "gitTreeState",
+                                             "goVersion", "compiler", "platform")},
+                   required=("version", "buildDate", "gitCommit", "gitTag", "gitTreeState", "goVersion",
+                             "compiler", "platform")),
+    "GetUserInfoResponse": obj({"subject": STRING, "name": STRING, "issuer": STRING, "groups": array(STRING),
+                                "role": STRING, "namespaces": array(STRING)}, required=("subject", "issuer")),
+    # Streams are grpc-gateway's: one JSON object per line; the schema is that of one line.
+    "LogStreamFrame": obj({"result": obj({"podName": STRING, "content": STRING}),
+                           "error": ref("Error")}),
+    "WatchStreamFrame": obj({"result": obj({"type": STRING, "object": ref("Workflow")}), "error": ref("Error")}),
+    "EventStreamFrame": obj({"result": OPEN, "error": ref("Error")}),
+    "OpenAPIDocument": obj({"openapi": STRING, "info": OPEN, "paths": OPEN}, required=("openapi", "info", "paths")),
+    "EventSummary": obj({
+        "id": STRING, "seq": INTEGER, "eventSourceName": nullable(STRING), "eventName": nullable(STRING),
+        "sourceKind": STRING, "type": STRING, "deliveryId": nullable(STRING), "receivedAt": TIME,
+        "dispatched": BOOLEAN,
+    }, required=("id", "seq", "sourceKind", "receivedAt", "dispatched")),
+    "EventList": obj({"items": array(ref("EventSummary")), "nextBefore": nullable(INTEGER)},
+                     required=("items", "nextBefore")),
+    "EventDetail": {"allOf": [ref("EventSummary"), obj({"event": OPEN, "audit": array(OPEN)},
+                                                       required=("event", "audit"))]},
+    "ReplayResponse": obj({"id": STRING, "replayOf": STRING}, required=("id", "replayOf")),
+}
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Param:
+    """A query parameter (Argo's dotted grpc-gateway names, ``listOptions.labelSelector``)."""
+
+    name: str
+    schema: Schema
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    """One served route: what it takes, what it answers, and the error statuses it can answer."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    answer: str  # component schema of the success body
+    status: int = 200
+    query: tuple[Param, ...] = ()
+    body: str | None = None  # component schema of the JSON request body ("" : any JSON)
+    errors: tuple[int, ...] = ()
+    stream: bool = False  # a grpc-gateway stream: one JSON object per line, possibly endless
+
+
+LABELS: Final = Param(name="listOptions.labelSelector", schema=STRING,
+                      description="Kubernetes label selector (k=v, comma-separated)")
+LIST: Final = (
+    LABELS,
+    Param(name="listOptions.limit", schema={"type": "string", "pattern": r"^[0-9]*$"}, description="page size"),
+    Param(name="listOptions.continue", schema=STRING, description="continue token of the previous page"),
+)
+LOGS: Final = (
+    Param(name="podName", schema=STRING), Param(name="logOptions.container", schema=STRING),
+    Param(name="logOptions.follow", schema={"type": "string", "enum": ["true", "false"]}),
+    Param(name="logOptions.timestamps", schema={"type": "string", "enum": ["true", "false"]}),
+    Param(name="logOptions.tailLines", schema={"type": "string", "pattern": r"^[0-9]+$"}),
+    Param(name="logOptions.sinceSeconds", schema={"type": "string", "pattern": r"^[0-9]+$"}),
+    Param(name="logOptions.sinceTime", schema=TIME),
+    Param(name="grep", schema=STRING, description="regular expression lines must match"),
+    Param(name="selector", schema=STRING, description="label selector of the pods"),
+)
+WATCH: Final = (
+    LABELS, Param(name="listOptions.fieldSelector", schema=STRING, description="metadata.name / metadata.namespace"),
+    Param(name="listOptions.resourceVersion", schema={"type": "string", "pattern": r"^[0-9]*$"}),
+    Param(name="fields", schema=STRING),
+)
+READ: Final = (400, 404, 503)
+WRITE: Final = (400, 404, 409, 413, 503)
+
+OPERATIONS: Final[tuple[Operation, ...]] = (
+    # workflows (gittrigger.http.argo)
+    Operation(method="POST", path="/api/v1/workflows/{namespace}", operation_id="WorkflowService_CreateWorkflow",
+              summary="Create and start a Workflow", body="WorkflowCreateRequest", answer="Workflow",
+              errors=(400, 409, 413, 503)),
+    Operation(method="GET", path="/api/v1/workflows/{namespace}", operation_id="WorkflowService_ListWorkflows",
+              summary="List Workflows", query=LIST, answer="WorkflowList", errors=(400, 503)),
+    Operation(method="GET", path="/api/v1/workflows/{namespace}/{name}", operation_id="WorkflowService_GetWorkflow",
+              summary="Get a Workflow", answer="Workflow", errors=READ),
+    Operation(method="DELETE", path="/api/v1/workflows/{namespace}/{name}",
+              operation_id="WorkflowService_DeleteWorkflow", summary="Delete a Workflow (terminating it first)",
+              answer="WorkflowDeleteResponse", errors=(404, 409, 503)),
+    # streams (gittrigger.http.streams)
+    Operation(method="GET", path="/api/v1/workflows/{namespace}/{name}/log",
+              operation_id="WorkflowService_WorkflowLogs", summary="Log lines of a Workflow's pods",
+              query=LOGS, answer="LogStreamFrame", errors=READ, stream=True),
+    Operation(method="GET", path="/api/v1/workflows/{namespace}/{name}/{podName}/log",
+              operation_id="WorkflowService_PodLogs", summary="Log lines of one pod (Argo's older route)",
+              query=LOGS, answer="LogStreamFrame", errors=READ, stream=True),
+    Operation(method="GET", path="/api/v1/workflow-events/{namespace}", operation_id="WorkflowService_WatchWorkflows",
+              summary="Watch Workflows of a namespace", query=WATCH, answer="WatchStreamFrame", errors=(400, 503),
+              stream=True),
+    Operation(method="GET", path="/api/v1/workflow-events/", operation_id="WorkflowService_WatchAllWorkflows",
+              summary="Watch Workflows of every namespace", query=WATCH, answer="WatchStreamFrame",
+              errors=(400, 503), stream=True),
+    Operation(method="GET", path="/api/v1/stream/events/{namespace}", operation_id="EventService_WatchEvents",
+              summary="Kubernetes events (none here: an open, idle stream)", answer="EventStreamFrame",
+              errors=(), stream=True),
+    # events and bindings (gittrigger.http.bindings)
+    Operation(method="POST", path="/api/v1/events/{namespace}/{discriminator}",
+              operation_id="EventService_ReceiveEvent", summary="Submit from every matching WorkflowEventBinding",
+              body="", answer="EventResponse", errors=(400, 413, 503)),
+    Operation(method="GET", path="/api/v1/workflow-event-bindings/{namespace}",
+              operation_id="EventService_ListWorkflowEventBindings", summary="List WorkflowEventBindings",
+              answer="WorkflowEventBindingList", errors=(503,)),
+    # info (gittrigger.http.info)
+    Operation(method="GET", path="/api/v1/info", operation_id="InfoService_GetInfo", summary="Server info",
+              answer="InfoResponse"),
+    Operation(method="GET", path="/api/v1/version", operation_id="InfoService_GetVersion",
+              summary="gittrigger's version", answer="Version"),
+    Operation(method="GET", path="/api/v1/userinfo", operation_id="InfoService_GetUserInfo",
+              summary="Who the caller is", answer="GetUserInfoResponse"),
+    Operation(method="GET", path=PATH, operation_id="gittrigger_OpenAPI", summary="This document",
+              answer="OpenAPIDocument"),
+    # the delivery audit API (gittrigger.http.events, installed with the webhooks)
+    Operation(method="GET", path="/api/v1/gittrigger/events", operation_id="gittrigger_ListEvents",
+              summary="Stored deliveries, newest first", answer="EventList", errors=(400, 503), query=(
+                  Param(name="limit", schema={"type": "integer", "minimum": 1, "maximum": 500}),
+                  Param(name="before", schema={"type": "integer", "minimum": 1}))),
+    Operation(method="GET", path="/api/v1/gittrigger/events/{id}", operation_id="gittrigger_GetEvent",
+              summary="One stored delivery with its audit trail", answer="EventDetail", errors=(404, 503)),
+    Operation(method="POST", path="/api/v1/gittrigger/events/{id}/replay", operation_id="gittrigger_ReplayEvent",
+              summary="Dispatch a copy of a stored delivery", answer="ReplayResponse", status=202,
+              errors=(404, 503)),
+)
+
+ERROR_TEXT: Final = {
+    400: "Invalid request (the message names the field)", 401: "No or unknown bearer token",
+    403: "The token's role or namespaces do not cover this request", 404: "Not found",
+    409: "Already exists or changed meanwhile", 413: "Request body too large", 503: "Store unavailable",
+}
+
+
+def _path_params(path: str) -> list[Schema]:
+    params = []
+    for name in re.findall(r"{(\w+)}", path):
+        schema = NAME if name in ("namespace", "name", "podName") else SEGMENT
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return params
+
+
+def _operation(op: Operation) -> Schema:
+    media = "application/json"
+    answer: Schema = {"description": "A stream of JSON lines, each like the schema" if op.stream else "OK",
+                      "content": {media: {"schema": ref(op.answer)}}}
+    responses: dict[str, Schema] = {str(op.status): answer}
+    for status in sorted({*op.errors, 401, 403}):
+        responses[str(status)] = {"description": ERROR_TEXT[status], "content": {media: {"schema": ref("Error")}}}
+    built: Schema = {"operationId": op.operation_id, "summary": op.summary, "responses": responses,
+                     "parameters": _path_params(op.path) + [
+                         {"name": p.name, "in": "query", "required": False, "schema": p.schema,
+                          **({"description": p.description} if p.description else {})} for p in op.query]}
+    if op.body is not None:
+        built["requestBody"] = {"required": True, "content": {media: {"schema": ref(op.body) if op.body else {}}}}
+    if op.stream:
+        built["x-stream"] = True
+    return built
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document (built once; callers must not change it)."""
+    paths: dict[str, dict[str, Schema]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "gittrigger: Argo Server's API", "version": __version__,
+                 "description": "The Argo Workflows Server REST API as served by gittrigger."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+@routes.get(PATH)
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI document of ``/api/``."""
+    return web.json_response(document())
