@@ -100,6 +100,20 @@ SCHEMAS: Final[dict[str, Schema]] = {
     "WorkflowList": _list("Workflow"),
     "WorkflowCreateRequest": obj({"namespace": STRING, "workflow": OPEN, "instanceID": STRING,
                                   "serverDryRun": BOOLEAN, "createOptions": OPEN}, required=("workflow",)),
+    "WorkflowLintRequest": obj({"namespace": STRING, "workflow": OPEN}, required=("workflow",)),
+    "WorkflowSubmitRequest": obj({"namespace": STRING, "resourceKind": STRING, "resourceName": STRING,
+                                  "submitOptions": OPEN}, required=("resourceKind", "resourceName")),
+    "WorkflowRetryRequest": obj({"name": STRING, "namespace": STRING, "restartSuccessful": BOOLEAN,
+                                 "nodeFieldSelector": STRING, "parameters": array(STRING)}),
+    "WorkflowResubmitRequest": obj({"name": STRING, "namespace": STRING, "memoized": BOOLEAN,
+                                    "parameters": array(STRING)}),
+    "WorkflowStopRequest": obj({"name": STRING, "namespace": STRING, "nodeFieldSelector": STRING,
+                                "message": STRING}),
+    "WorkflowTerminateRequest": obj({"name": STRING, "namespace": STRING}),
+    "WorkflowSuspendRequest": obj({"name": STRING, "namespace": STRING}),
+    "WorkflowResumeRequest": obj({"name": STRING, "namespace": STRING, "nodeFieldSelector": STRING}),
+    "WorkflowSetRequest": obj({"name": STRING, "namespace": STRING, "nodeFieldSelector": STRING,
+                               "message": STRING, "phase": STRING, "outputParameters": STRING}),
     "WorkflowDeleteResponse": obj({}),
     "WorkflowTemplate": _resource(ref("WorkflowSpec")),
     "WorkflowTemplateList": _list("WorkflowTemplate"),
@@ -162,6 +176,7 @@ class Operation:
     status: int = 200
     query: tuple[Param, ...] = ()
     body: str | None = None  # component schema of the JSON request body ("" : any JSON)
+    body_required: bool = True
     errors: tuple[int, ...] = ()
     stream: bool = False  # a grpc-gateway stream: one JSON object per line, possibly endless
 
@@ -188,8 +203,18 @@ WATCH: Final = (
     Param(name="listOptions.resourceVersion", schema={"type": "string", "pattern": r"^[0-9]*$"}),
     Param(name="fields", schema=STRING),
 )
+FIELDS: Final = Param(name="fields", schema=STRING, description="Argo's fields filter (dotted paths, - to drop)")
 READ: Final = (400, 404, 503)
 WRITE: Final = (400, 404, 409, 413, 503)
+
+
+def _action(verb: str, *, body_required: bool = False) -> Operation:
+    """One of Argo's ``PUT /api/v1/workflows/{namespace}/{name}/<verb>`` actions, answering the Workflow."""
+    title = verb.capitalize()
+    return Operation(method="PUT", path=f"/api/v1/workflows/{{namespace}}/{{name}}/{verb}",
+                     operation_id=f"WorkflowService_{title}Workflow", summary=f"{title} a Workflow",
+                     body=f"Workflow{title}Request", body_required=body_required, answer="Workflow", errors=WRITE)
+
 
 OPERATIONS: Final[tuple[Operation, ...]] = (
     # workflows (gittrigger.http.argo)
@@ -197,12 +222,22 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               summary="Create and start a Workflow", body="WorkflowCreateRequest", answer="Workflow",
               errors=(400, 409, 413, 503)),
     Operation(method="GET", path="/api/v1/workflows/{namespace}", operation_id="WorkflowService_ListWorkflows",
-              summary="List Workflows", query=LIST, answer="WorkflowList", errors=(400, 503)),
+              summary="List Workflows", answer="WorkflowList", errors=(400, 503), query=(
+                  *LIST, Param(name="listOptions.fieldSelector", schema=STRING,
+                               description="metadata.name, metadata.namespace, status.phase with = or !="), FIELDS)),
     Operation(method="GET", path="/api/v1/workflows/{namespace}/{name}", operation_id="WorkflowService_GetWorkflow",
-              summary="Get a Workflow", answer="Workflow", errors=READ),
+              summary="Get a Workflow", answer="Workflow", errors=READ, query=(FIELDS,)),
     Operation(method="DELETE", path="/api/v1/workflows/{namespace}/{name}",
               operation_id="WorkflowService_DeleteWorkflow", summary="Delete a Workflow (terminating it first)",
               answer="WorkflowDeleteResponse", errors=(404, 409, 503)),
+    Operation(method="POST", path="/api/v1/workflows/{namespace}/lint", operation_id="WorkflowService_LintWorkflow",
+              summary="Validate a Workflow", body="WorkflowLintRequest", answer="Workflow", errors=(400, 413, 503)),
+    Operation(method="POST", path="/api/v1/workflows/{namespace}/submit",
+              operation_id="WorkflowService_SubmitWorkflow",
+              summary="Submit a Workflow from a (Cluster)WorkflowTemplate or CronWorkflow",
+              body="WorkflowSubmitRequest", answer="Workflow", errors=WRITE),
+    *(_action(verb) for verb in ("retry", "resubmit", "stop", "terminate", "suspend", "resume")),
+    _action("set", body_required=True),
     # streams (gittrigger.http.streams)
     Operation(method="GET", path="/api/v1/workflows/{namespace}/{name}/log",
               operation_id="WorkflowService_WorkflowLogs", summary="Log lines of a Workflow's pods",
@@ -274,7 +309,8 @@ def _operation(op: Operation) -> Schema:
                          {"name": p.name, "in": "query", "required": False, "schema": p.schema,
                           **({"description": p.description} if p.description else {})} for p in op.query]}
     if op.body is not None:
-        built["requestBody"] = {"required": True, "content": {media: {"schema": ref(op.body) if op.body else {}}}}
+        schema = ref(op.body) if op.body else {}
+        built["requestBody"] = {"required": op.body_required, "content": {media: {"schema": schema}}}
     if op.stream:
         built["x-stream"] = True
     return built
