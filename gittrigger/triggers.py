@@ -58,6 +58,23 @@ class StoreOps:
         page = await self._store.list(namespace, ListOptions(labels=dict(labels)))
         return list(page.items)
 
+    # The argoWorkflow trigger's other operations (Argo Events passes them to the argo CLI; the
+    # dispatcher calls them with the run's namespace and name only, so CLI args are not applied).
+
+    async def resubmit(self, namespace: str, name: str) -> Mapping[str, Any]:
+        """A new run of the same spec (Argo resubmit); returns it, so the audit names the new run."""
+        return await self._engine.resubmit(namespace, name)
+
+    async def retry(self, namespace: str, name: str) -> Mapping[str, Any]:
+        """Re-run the failed nodes of a Failed/Error run (Argo retry)."""
+        return await self._engine.retry(namespace, name)
+
+    async def suspend(self, namespace: str, name: str) -> None:
+        await self._engine.suspend(namespace, name)
+
+    async def resume(self, namespace: str, name: str) -> None:
+        await self._engine.resume(namespace, name)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Triggers:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ from gittrigger.http.app import make_app
 from gittrigger.http.argo import clean_fields, parse_label_selector
 from gittrigger.runtime import load_manifests
 from gittrigger.settings import load_settings
+from gittrigger.triggers import StoreOps
+from sensors import parse_sensor
+from sensors.dispatcher import Dispatcher
+from sensors.eventlog_memory import MemoryEventLog
+from tests.sensors.eventkit import make_event, webhook
 from workflows.rerun import LABEL_RESUBMITTED_FROM
 
 Client = TestClient[Any, web.Application]
@@ -445,3 +451,30 @@ async def test_suspend_and_resume(client: Client, parts: Parts, tmp_path: Path) 
     resumed = await call(client, "PUT", f"{BASE}/pausable/resume", json={})
     assert "suspend" not in resumed["spec"]
     assert (await finished(parts, "pausable"))["status"]["phase"] == "Succeeded"
+
+
+# -- the sensors' argoWorkflow operations, through StoreOps ------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["retry", "resubmit"])
+async def test_sensor_operations_use_the_engine(parts: Parts, tmp_path: Path, operation: str) -> None:
+    """An argoWorkflow trigger with operation retry/resubmit acts on the named run through StoreOps."""
+    flag = tmp_path / "ok"
+    await parts.engine.submit(flaky_dag(flag), namespace="default")
+    assert (await finished(parts, "flaky"))["status"]["phase"] == "Failed"
+    flag.touch()
+    trigger = {"name": "again", "argoWorkflow": {"operation": operation, "source": {"resource": {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "flaky"}}}}}
+    sensor = parse_sensor({"kind": "Sensor", "metadata": {"name": "ops"}, "spec": {
+        "dependencies": [{"name": "push", "eventSourceName": "hooks", "eventName": "a"}],
+        "triggers": [{"template": trigger}]}})
+    elog = MemoryEventLog()
+    stored, _ = await elog.append(make_event(webhook({}), name="a", event_id="e1"), source_kind="webhook",
+                                  delivery_id=None, received_at=datetime.now(UTC))
+    ops = StoreOps(engine=parts.engine, store=parts.store)
+    await Dispatcher(log=elog, sensors=[sensor], submitter=parts.engine, ops=ops).drain()
+    last = (await elog.get(stored.event.context.id)).audit[-1]
+    assert last.kind == "submitted", last.detail
+    target = str(last.detail["workflow"])
+    assert (target == "flaky") is (operation == "retry")
+    assert (await finished(parts, target))["status"]["phase"] == "Succeeded"
