@@ -111,14 +111,20 @@ def parse_log_query(query: Mapping[str, str], *, pod_name: str | None, now: date
     """Argo's ``WorkflowLogRequest`` query (``logOptions.*``, ``grep``, ``selector``); InvalidSpec names the key."""
     since: datetime | None = None
     if (seconds := _count(query, "logOptions.sinceSeconds")) is not None:
-        since = now - timedelta(seconds=seconds)
+        try:
+            since = now - timedelta(seconds=seconds)
+        except OverflowError:  # further back than datetime.min: every line is newer
+            since = datetime.min.replace(tzinfo=UTC)
     if raw_time := query.get("logOptions.sinceTime"):
         try:
             since = objects.parse_rfc3339(raw_time)
         except ValueError:
             raise InvalidSpec("logOptions.sinceTime", f"must be an RFC 3339 timestamp, got {raw_time!r}") from None
     elif (epoch := _count(query, "logOptions.sinceTime.seconds")) is not None:  # grpc-gateway's Time message
-        since = datetime.fromtimestamp(epoch, UTC)
+        try:
+            since = datetime.fromtimestamp(epoch, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidSpec("logOptions.sinceTime.seconds", f"out of range: {epoch}") from None
     tail = _count(query, "logOptions.tailLines")
     if tail is not None and tail < 0:
         raise InvalidSpec("logOptions.tailLines", f"must not be negative, got {tail}")
