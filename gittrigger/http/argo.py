@@ -264,7 +264,10 @@ async def create_workflow(request: web.Request) -> web.Response:
     namespace = request.match_info["namespace"]
     body = await _json_body(request)
     workflow = _object(body, "workflow")
-    dry_run = bool(body.get("serverDryRun")) or "All" in ((body.get("createOptions") or {}).get("dryRun") or ())
+    create_options = body.get("createOptions") or {}
+    if not isinstance(create_options, dict):
+        raise InvalidSpec("createOptions", f"must be an object, got {type(create_options).__name__}")
+    dry_run = _bool(body, "serverDryRun") or "All" in _strings(create_options, "dryRun")
     engine = request.app[keys.ENGINE]
     created = await engine.submit(workflow, namespace=namespace, dry_run=dry_run)
     if not dry_run:
