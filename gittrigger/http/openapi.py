@@ -35,8 +35,8 @@ INTEGER: Final[Schema] = {"type": "integer"}
 TIME: Final[Schema] = {"type": "string", "format": "date-time"}
 OPEN: Final[Schema] = {"type": "object", "additionalProperties": True}
 STRING_MAP: Final[Schema] = {"type": "object", "additionalProperties": {"type": "string"}}
-# Kubernetes object names (DNS-1123 subdomain) — what aiohttp's {name} segments may be in practice.
-NAME: Final[Schema] = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"}
+# A path segment: routes take any name and answer 404 for unknown ones (Kubernetes' name rules are
+# checked where objects are created, not by the router).
 SEGMENT: Final[Schema] = {"type": "string", "pattern": r"^[^/]+$"}
 
 
@@ -112,8 +112,10 @@ SCHEMAS: Final[dict[str, Schema]] = {
     "WorkflowTerminateRequest": obj({"name": STRING, "namespace": STRING}),
     "WorkflowSuspendRequest": obj({"name": STRING, "namespace": STRING}),
     "WorkflowResumeRequest": obj({"name": STRING, "namespace": STRING, "nodeFieldSelector": STRING}),
-    "WorkflowSetRequest": obj({"name": STRING, "namespace": STRING, "nodeFieldSelector": STRING,
-                               "message": STRING, "phase": STRING, "outputParameters": STRING}),
+    "WorkflowSetRequest": obj({"name": STRING, "namespace": STRING, "nodeFieldSelector": {**STRING, "minLength": 1},
+                               "message": STRING, "phase": {"type": "string", "enum": ["Succeeded", "Failed", "Error"]},
+                               "outputParameters": {**STRING, "description": "a JSON object of names to values"}},
+                              required=("nodeFieldSelector", "phase")),
     "WorkflowDeleteResponse": obj({}),
     "WorkflowTemplate": _resource(ref("WorkflowSpec")),
     "WorkflowTemplateList": _list("WorkflowTemplate"),
@@ -257,7 +259,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     # events and bindings (gittrigger.http.bindings)
     Operation(method="POST", path="/api/v1/events/{namespace}/{discriminator}",
               operation_id="EventService_ReceiveEvent", summary="Submit from every matching WorkflowEventBinding",
-              body="", answer="EventResponse", errors=(400, 413, 503)),
+              body="", body_required=False, answer="EventResponse", errors=(400, 413, 503)),
     Operation(method="GET", path="/api/v1/workflow-event-bindings/{namespace}",
               operation_id="EventService_ListWorkflowEventBindings", summary="List WorkflowEventBindings",
               answer="WorkflowEventBindingList", errors=(503,)),
@@ -273,8 +275,10 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     # the delivery audit API (gittrigger.http.events, installed with the webhooks)
     Operation(method="GET", path="/api/v1/gittrigger/events", operation_id="gittrigger_ListEvents",
               summary="Stored deliveries, newest first", answer="EventList", errors=(400, 503), query=(
-                  Param(name="limit", schema={"type": "integer", "minimum": 1, "maximum": 500}),
-                  Param(name="before", schema={"type": "integer", "minimum": 1}))),
+                  Param(name="limit", schema={"type": "string", "pattern": r"^([1-9][0-9]?|[1-4][0-9]{2}|500)?$"},
+                        description="1 to 500, default 50"),
+                  Param(name="before", schema={"type": "string", "pattern": r"^([1-9][0-9]*)?$"},
+                        description="seq to page from (nextBefore)"))),
     Operation(method="GET", path="/api/v1/gittrigger/events/{id}", operation_id="gittrigger_GetEvent",
               summary="One stored delivery with its audit trail", answer="EventDetail", errors=(404, 503)),
     Operation(method="POST", path="/api/v1/gittrigger/events/{id}/replay", operation_id="gittrigger_ReplayEvent",
@@ -292,8 +296,7 @@ ERROR_TEXT: Final = {
 def _path_params(path: str) -> list[Schema]:
     params = []
     for name in re.findall(r"{(\w+)}", path):
-        schema = NAME if name in ("namespace", "name", "podName") else SEGMENT
-        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+        params.append({"name": name, "in": "path", "required": True, "schema": SEGMENT})
     return params
 
 
