@@ -283,6 +283,7 @@ class Engine:
         plan = formulate_retry(raw, restart_successful=restart_successful, node_field_selector=node_field_selector,
                                parameters=parameters, now=self._clock())
         stored = await self._store.update(plan.workflow, expected_version=raw["metadata"].get("resourceVersion", ""))
+        await self._forget_pods(namespace, name, plan.pods)
         self._spawn(key, stored, reattach=False)
         log.info("workflow retried", namespace=namespace, workflow=name, rerun=len(plan.deleted))
         return await self.started(namespace, name)
@@ -330,6 +331,15 @@ class Engine:
                                            fail=phase != "Succeeded", message=message or None))
         await self._edit(key, lambda raw: None)  # returns once the pass holding the Resume has run
         return ids
+
+    async def _forget_pods(self, namespace: str, name: str, pods: Sequence[str]) -> None:
+        """Let the executor drop what it keeps of pods a retry runs again under the same names (Argo
+        deletes them: podsToDelete). Optional: an executor offers ``forget_pods(namespace, workflow,
+        pod_names)`` when it remembers finished pods (a journal, a finished Kubernetes pod); without it
+        such an executor may answer the re-run with the earlier result."""
+        forget = getattr(self._executor, "forget_pods", None)
+        if forget is not None and pods:
+            await forget(namespace, name, tuple(pods))
 
     async def _settle(self, key: Key) -> None:
         """Let a run whose worker has decided it is finished write its last state and exit."""

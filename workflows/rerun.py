@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from workflows.errors import InvalidSpec
-from workflows.model.ids import node_id
+from workflows.model.ids import node_id, pod_name
 from workflows.model.wire import format_time
 
 LABEL_RESUBMITTED_FROM: Final = "workflows.argoproj.io/resubmitted-from-workflow"
@@ -52,11 +52,13 @@ class Requirement:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Retried:
-    """A retry's outcome: the run to store, and which nodes were deleted (to re-run) or reset."""
+    """A retry's outcome: the run to store, which nodes were deleted (to re-run) or reset, and the
+    pods of the deleted Pod nodes (Argo's podsToDelete: their names are used again by the re-run)."""
 
     workflow: dict[str, Any]
     deleted: frozenset[str]
     reset: frozenset[str]
+    pods: tuple[str, ...] = ()
 
 
 def parse_node_selector(text: str, *, path: str = "nodeFieldSelector") -> tuple[Requirement, ...]:
@@ -173,7 +175,9 @@ def formulate_retry(
     new_status.update(phase="", startedAt=stamp, finishedAt=None, nodes=kept)
     new_status.pop("message", None)
     new_status["conditions"] = _not_completed(new_status.get("conditions"))
-    return Retried(workflow=new, deleted=frozenset(deleted), reset=frozenset(reset - deleted))
+    pods = sorted({pod_name(name, str(nodes[nid].get("name") or ""), _template_of(nodes[nid]))
+                   for nid in deleted if nodes[nid].get("type") == "Pod"})
+    return Retried(workflow=new, deleted=frozenset(deleted), reset=frozenset(reset - deleted), pods=tuple(pods))
 
 
 def formulate_resubmit(
@@ -341,6 +345,11 @@ def _rename(node: dict[str, Any], nodes: Mapping[str, Mapping[str, Any]], *, old
         if key in node:
             node[key] = [new_id(c) for c in node[key]]
     return node
+
+
+def _template_of(node: Mapping[str, Any]) -> str:
+    """The template name a node's pod is named after (as the scheduler names it)."""
+    return str(node.get("templateName") or (node.get("templateRef") or {}).get("template") or "")
 
 
 def _clear_shutdown(spec: dict[str, Any]) -> None:

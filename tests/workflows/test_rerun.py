@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from workflows.errors import InvalidSpec
-from workflows.model.ids import node_id
+from workflows.model.ids import node_id, pod_name
 from workflows.rerun import (
     LABEL_RESUBMITTED_FROM,
     Requirement,
@@ -255,3 +255,11 @@ def test_resubmit_memoized_renames_kept_nodes() -> None:
 def test_resubmit_memoized_refused(phase: str) -> None:
     with pytest.raises(InvalidSpec, match="Failed/Error"):
         formulate_resubmit(run("w", phase), memoized=True, name_suffix="abcde", now=NOW)
+
+
+def test_retry_names_the_pods_to_forget() -> None:
+    """Argo's podsToDelete: the pods of deleted Pod nodes, named as the scheduler names them."""
+    assert formulate_retry(DAG, now=NOW).pods == tuple(sorted(
+        (pod_name("w", "w.b", "check"), pod_name("w", "w.c", "show"), pod_name("w", "w.onExit", "cleanup"))))
+    assert formulate_retry(STEPS, now=NOW).pods == tuple(sorted(
+        (pod_name("s", "s.[0].two(0)", ""), pod_name("s", "s.[0].two(1)", ""))))
