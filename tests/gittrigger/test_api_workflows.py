@@ -478,3 +478,24 @@ async def test_sensor_operations_use_the_engine(parts: Parts, tmp_path: Path, op
     target = str(last.detail["workflow"])
     assert (target == "flaky") is (operation == "retry")
     assert (await finished(parts, target))["status"]["phase"] == "Succeeded"
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"workflow": []}, {"workflow": {}, "createOptions": [None]}, {"workflow": {}, "serverDryRun": "yes"},
+    {"workflow": {}, "createOptions": {"dryRun": "All"}},
+], ids=["no-workflow", "workflow-not-object", "options-not-object", "dry-run-not-bool", "dry-run-not-list"])
+async def test_create_rejects(client: Client, body: dict[str, Any]) -> None:
+    answer = await call(client, "POST", BASE, json=body, status=400)
+    assert answer["code"] == 3
+
+
+async def test_actions_on_unknown_or_finished_runs(client: Client, parts: Parts) -> None:
+    for action in ("retry", "resubmit", "stop", "terminate", "suspend", "resume"):
+        await call(client, "PUT", f"{BASE}/nope/{action}", status=404)
+    await call(client, "PUT", f"{BASE}/nope/set", json={"nodeFieldSelector": "id=x", "phase": "Succeeded"},
+               status=404)
+    await call(client, "POST", BASE, json={"workflow": echo("over")})
+    await finished(parts, "over")
+    for action in ("stop", "terminate", "suspend", "resume"):
+        await call(client, "PUT", f"{BASE}/over/{action}", status=409)
+    await call(client, "PUT", f"{BASE}/over/retry", json={"restartSuccessful": "yes"}, status=400)
