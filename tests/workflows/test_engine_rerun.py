@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,12 +20,15 @@ from workflows.model.ids import pod_name
 from workflows.rerun import LABEL_RESUBMITTED_FROM
 from workflows.resolution import DictTemplateGetter
 from workflows.store.memory import MemoryStore
+from workflows.store.sqlite import SqliteStore
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Harness]:
-    """An engine whose pods see the host's /tmp (no sandbox), so a test can flip a flag file they check."""
-    store, data, getter = MemoryStore(), tmp_path / "data", DictTemplateGetter()
+@pytest.fixture(params=["memory", "sqlite"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """An engine (over either store) whose pods see the host's /tmp (no sandbox), so a test can flip a
+    flag file they check."""
+    store: Any = MemoryStore() if request.param == "memory" else await SqliteStore.open(tmp_path / "runs.db")
+    data, getter = tmp_path / "data", DictTemplateGetter()
     executor = LocalExecutor(data_dir=data, artifacts=LocalArtifactStore(data / "artifacts"), logs=store,
                              isolation="none", grace_period=1.0)
     harness = Harness(engine=Engine(store=store, executor=executor, templates=getter), store=store,
@@ -32,6 +36,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[Harness]:
     yield harness
     await harness.engine.close()
     executor.close()
+    if isinstance(store, SqliteStore):
+        await store.close()
 
 
 def flaky_dag(name: str, flag: Path) -> str:
