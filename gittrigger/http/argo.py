@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from aiohttp import web
@@ -107,12 +107,12 @@ def _key_values(text: str, *, path: str) -> dict[str, str]:
 # -- list filters and Argo's fields ------------------------------------------------------------
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ListQuery:
     """What a list request asks: store options, the filters left to us, and the page wanted."""
 
     options: ListOptions
-    predicates: list[Predicate] = field(default_factory=list)
+    predicates: tuple[Predicate, ...] = ()
     limit: int | None = None
     continue_token: str | None = None
     empty: bool = False  # a requirement nothing can meet (another namespace)
@@ -148,7 +148,7 @@ def parse_label_selector(text: str, *, path: str = "listOptions.labelSelector") 
         else:
             exists.append(key)
     options = ListOptions(labels=equal or None, label_not_equal=unequal or None, label_exists=tuple(exists))
-    return ListQuery(options=options, predicates=predicates)
+    return ListQuery(options=options, predicates=tuple(predicates))
 
 
 def _label_in(key: str, values: frozenset[str], *, inside: bool, absent: bool = False) -> Predicate:
@@ -178,7 +178,7 @@ def _split_requirements(text: str) -> list[str]:
 def parse_list_query(query: Mapping[str, str], *, namespace: str) -> ListQuery:
     """Argo's ``listOptions.*`` query: label and field selectors, limit and continue."""
     parsed = parse_label_selector(query.get("listOptions.labelSelector", ""))
-    options = parsed.options
+    options, predicates, empty = parsed.options, list(parsed.predicates), False
     for part in _split_requirements(query.get("listOptions.fieldSelector", "")):
         m = re.fullmatch(r"\s*([\w.]+)\s*(==|!=|=)\s*(\S*)\s*", part)
         if m is None or m.group(1) not in ("metadata.name", "metadata.namespace", "status.phase"):
@@ -186,22 +186,22 @@ def parse_list_query(query: Mapping[str, str], *, namespace: str) -> ListQuery:
                                                            "metadata.namespace or status.phase with = or !=")
         name, equal, value = m.group(1), m.group(2) != "!=", m.group(3)
         if name == "metadata.namespace":
-            parsed.empty |= (value == namespace) is not equal
+            empty |= (value == namespace) is not equal
         elif name == "metadata.name":
             if equal:
                 options = replace(options, name_prefix=value)
-            parsed.predicates.append(_field_is("metadata", "name", value, equal=equal))
+            predicates.append(_field_is("metadata", "name", value, equal=equal))
         elif equal:
             options = replace(options, phases=(value,))
         else:
-            parsed.predicates.append(_field_is("status", "phase", value, equal=False))
+            predicates.append(_field_is("status", "phase", value, equal=False))
+    limit: int | None = None
     if raw_limit := query.get("listOptions.limit"):
         if not raw_limit.isdigit():
             raise InvalidSpec("listOptions.limit", f"must be a non-negative integer, got {raw_limit!r}")
-        parsed.limit = int(raw_limit) or None
-    parsed.continue_token = query.get("listOptions.continue") or None
-    parsed.options = options
-    return parsed
+        limit = int(raw_limit) or None
+    return ListQuery(options=options, predicates=tuple(predicates), limit=limit, empty=empty,
+                     continue_token=query.get("listOptions.continue") or None)
 
 
 def clean_fields(value: Any, fields: str) -> Any:
