@@ -297,8 +297,6 @@ async def test_retry_asks_the_executor_to_forget_the_rerun_pods(tmp_path: Path) 
     assert executor.forgotten == [("default", "forget", (pod_name("forget", b["name"], "check"),))]
 
 
-@pytest.mark.xfail(strict=True, reason="LocalExecutor has no forget_pods yet: after a restart over the same "
-                                       "data dir its journal answers the re-run pod with the earlier result")
 async def test_retry_after_restart_over_the_same_data_dir(make_engine: EngineFactory) -> None:
     store = MemoryStore()
     first = await make_engine(store=store)

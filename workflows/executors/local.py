@@ -142,6 +142,16 @@ class LocalExecutor:
         """The pod's workspace directory."""
         return self._data_dir / "pods" / pod.namespace / pod.workflow_name / pod.pod_name
 
+    async def forget_pods(self, namespace: str, workflow: str, pod_names: Sequence[str]) -> None:
+        """Forget pods a retry runs again under the same names (Argo deletes them first): their
+        journal entries, so an earlier server's result is not answered for the new run, and their
+        workspaces."""
+        self._journal.open()
+        for name in pod_names:
+            self._journal.consume(f"{namespace}/{workflow}/{name}")
+            ws = self._data_dir / "pods" / namespace / workflow / name
+            await asyncio.to_thread(shutil.rmtree, ws, ignore_errors=True)
+
     async def forget_workflow(self, *, namespace: str, workflow: str, workflow_uid: str) -> None:
         """Delete the workspaces and volumes of a finished (or deleted) workflow run.
 
