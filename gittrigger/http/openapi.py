@@ -75,6 +75,10 @@ def _list(item: str) -> Schema:
     return obj({"metadata": ref("ListMeta"), "items": nullable(array(ref(item)))}, required=("metadata", "items"))
 
 
+def _trimmable(schema: Schema) -> Schema:
+    return {key: value for key, value in schema.items() if key != "required"}
+
+
 PHASES: Final = ["", "Pending", "Running", "Succeeded", "Failed", "Error"]
 
 SCHEMAS: Final[dict[str, Schema]] = {
@@ -96,8 +100,9 @@ SCHEMAS: Final[dict[str, Schema]] = {
     }),
     "WorkflowSpec": obj({"entrypoint": STRING, "templates": array(OPEN), "arguments": OPEN,
                          "workflowTemplateRef": OPEN}),
-    "Workflow": _resource(ref("WorkflowSpec"), status=ref("WorkflowStatus")),
-    "WorkflowList": _list("Workflow"),
+    # Argo's ``fields`` query trims reads of Workflows to the listed paths, so nothing is required there.
+    "Workflow": _trimmable(_resource(ref("WorkflowSpec"), status=ref("WorkflowStatus"))),
+    "WorkflowList": _trimmable(_list("Workflow")),
     "WorkflowCreateRequest": obj({"namespace": STRING, "workflow": OPEN, "instanceID": STRING,
                                   "serverDryRun": BOOLEAN, "createOptions": OPEN}, required=("workflow",)),
     "WorkflowLintRequest": obj({"namespace": STRING, "workflow": OPEN}, required=("workflow",)),
