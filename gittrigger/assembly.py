@@ -10,6 +10,7 @@ so both build the same thing the same way. Layout of the data dir: ``gittrigger.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ from workflows.configmaps import ConfigMaps
 from workflows.engine import Engine
 from workflows.errors import NotFound
 from workflows.executors.artifacts import LocalArtifactStore
+from workflows.executors.base import LogSink
+from workflows.executors.kube.gc import Policy
+from workflows.executors.kubernetes import KubeOptions, KubernetesExecutor
 from workflows.executors.local import LocalExecutor
 from workflows.loading import MAX_BYTES, load_paths, parse_sourced
 from workflows.model import wire
@@ -40,7 +44,7 @@ class Parts:
 
     store: WatchingStore  # the backend wrapped in the change feed the workflow watch API reads
     engine: Engine
-    executor: LocalExecutor
+    executor: LocalExecutor | KubernetesExecutor
     templates: DictTemplateGetter
     configmaps: ConfigMaps
 
@@ -52,6 +56,29 @@ def templates_in(paths: Sequence[Path], *, max_bytes: int = MAX_BYTES) -> list[W
     """
     return [parse_sourced(source, raw) for source, raw in load_paths(paths, max_bytes=max_bytes)
             if raw.get("kind") in TEMPLATE_KINDS]
+
+
+async def kubernetes_executor(settings: Settings, *, logs: LogSink) -> KubernetesExecutor:
+    """The Kubernetes executor from ``settings.kubernetes`` (kubeconfig, else in-cluster config).
+
+    Pods reach this server (artifacts) at ``kubernetes.server_url``, else at ``$POD_IP`` (the
+    downward API in the chart) or the listen host, on the listen port.
+    """
+    kube = settings.kubernetes
+    server_url = kube.server_url or f"http://{os.environ.get('POD_IP') or settings.server.host}:{settings.server.port}"
+    options = KubeOptions(
+        helper_image=kube.helper_image,
+        server_url=server_url,
+        namespace=kube.namespace,
+        service_account=kube.service_account,
+        image_pull_secrets=kube.image_pull_secrets,
+        pod_gc=Policy(strategy=kube.pod_gc, delete_delay_seconds=kube.pod_gc_delete_delay_seconds),
+        grace_period_seconds=settings.executor.grace_period_seconds,
+        qps=kube.qps,
+        burst=kube.burst,
+    )
+    return await KubernetesExecutor.connect(options=options, logs=logs, kubeconfig=kube.kubeconfig,
+                                            context=kube.context)
 
 
 @contextlib.asynccontextmanager
@@ -84,25 +111,36 @@ async def assemble(
                     templates.get(kind, stored.metadata.namespace, stored.metadata.name)
                 except NotFound:
                     templates.add(stored)
-        executor = LocalExecutor(
-            data_dir=data_dir,
-            artifacts=LocalArtifactStore(data_dir / "artifacts"),
-            logs=store,
-            isolation=cast(Literal["auto", "bwrap", "none"], settings.executor.isolation),
-            network=cast(Literal["host", "none"], settings.executor.network),
-            grace_period=settings.executor.grace_period_seconds,
-            extra_path=settings.executor.extra_path,
-            # `git` input artifacts: pygit2 with one bare mirror per repository under the data dir,
-            # credentials from the secrets dir laid out like a mounted Secret.
-            fetcher=GitRepos(cache_dir=data_dir / "git", secrets=FileSecrets(settings.sources.secrets_dir)),
-        )
+        executor: LocalExecutor | KubernetesExecutor
+        if settings.executor.kind == "kubernetes":
+            executor = await kubernetes_executor(settings, logs=store)
+        else:
+            executor = LocalExecutor(
+                data_dir=data_dir,
+                artifacts=LocalArtifactStore(data_dir / "artifacts"),
+                logs=store,
+                isolation=cast(Literal["auto", "bwrap", "none"], settings.executor.isolation),
+                network=cast(Literal["host", "none"], settings.executor.network),
+                grace_period=settings.executor.grace_period_seconds,
+                extra_path=settings.executor.extra_path,
+                # `git` input artifacts: pygit2 with one bare mirror per repository under the data dir,
+                # credentials from the secrets dir laid out like a mounted Secret.
+                fetcher=GitRepos(cache_dir=data_dir / "git", secrets=FileSecrets(settings.sources.secrets_dir)),
+            )
         configmaps = ConfigMaps()  # semaphore sizes; filled from the manifests by serve
         engine = Engine(store=store, executor=executor, templates=templates, memo_cache=store, semaphores=configmaps)
+        if isinstance(executor, KubernetesExecutor):
+            engine.add_phase_listener(executor.on_workflow_phase)  # workflow-level pod GC
         try:
             yield Parts(store=store, engine=engine, executor=executor, templates=templates, configmaps=configmaps)
         finally:
-            await engine.close()
-            executor.close()
+            if isinstance(executor, KubernetesExecutor):
+                executor.detach()  # pods outlive this server: the next one re-attaches to them
+                await engine.close()
+                await executor.close()
+            else:
+                await engine.close()
+                executor.close()
             await store.flush()
             store.close_feed()  # open watches end instead of waiting for changes that cannot come
     finally:

@@ -540,3 +540,19 @@ async def test_log_stream_resumes_without_duplicates(make: Make) -> None:
     fake.set_pod_status(NS, "wf-main-1", pod_status("Succeeded", main=term(0), wait=term(0)))
     assert (await task).phase is NodePhase.SUCCEEDED
     assert [ln.content for ln in sink.lines] == ["one", "two", "three"]
+
+
+async def test_forget_pods_makes_a_retry_run_the_pod_again(make: Make) -> None:
+    """The engine's retry asks to forget a finished pod: it is deleted, and the re-run creates it anew."""
+    fake, ex, _ = await make()
+    task = run_soon(ex, request())
+    await appears(fake, "wf-main-1")
+    fake.set_pod_status(NS, "wf-main-1", pod_status("Failed", main=term(1), wait=term(0)))
+    fake.add_log(NS, "wf-main-1", "wait", [REPORT])
+    assert (await task).phase is NodePhase.FAILED
+    await ex.forget_pods(NS, "wf", ["wf-main-1", "never-ran"])
+    assert fake.pod(NS, "wf-main-1") is None
+    task = run_soon(ex, request())
+    await play_success(fake)
+    assert (await task).phase is NodePhase.SUCCEEDED
+    assert fake.requests[("create", "pods")] == 2

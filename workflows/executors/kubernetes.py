@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,15 +80,18 @@ class KubeOptions:
     images: Mapping[str, ImageCommand] = field(default_factory=_no_images)
 
 
-async def connect(*, kubeconfig: Path | None = None, context: str | None = None) -> client.ApiClient:
+async def api_client(*, kubeconfig: Path | None = None, context: str | None = None) -> client.ApiClient:
     """An API client from ``kubeconfig`` (else in-cluster config inside a Pod, else
     ``$KUBECONFIG`` / ``~/.kube/config``); the caller closes it."""
     configuration = client.Configuration()
-    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    else:
-        await config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None, context=context,
-                                      client_configuration=configuration)
+    try:
+        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            await config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None, context=context,
+                                          client_configuration=configuration)
+    except (config.ConfigException, OSError) as e:
+        raise InvalidSpec("kubernetes.kubeconfig", f"no usable Kubernetes configuration: {e}") from None
     # One connection per running pod's log stream: the token bucket, not the pool, bounds requests.
     configuration.connection_pool_maxsize = 0
     return client.ApiClient(configuration=configuration)
@@ -102,7 +105,8 @@ class KubernetesExecutor:
     """Runs pods on a cluster; see the module docstring."""
 
     def __init__(self, api: client.ApiClient, *, options: KubeOptions, logs: LogSink,
-                 artifact_token: Callable[[PodRequest], str] = lambda pod: "") -> None:
+                 artifact_token: Callable[[PodRequest], str] = lambda pod: "", close_api: bool = False) -> None:
+        self._client = api if close_api else None
         self._options = options
         self._logs = logs
         self._artifact_token = artifact_token
@@ -111,6 +115,14 @@ class KubernetesExecutor:
         self._running: dict[tuple[str, str], asyncio.Future[PodResult]] = {}
         self._deletions: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._detached = False
+
+    @classmethod
+    async def connect(cls, *, options: KubeOptions, logs: LogSink, kubeconfig: Path | None = None,
+                      context: str | None = None,
+                      artifact_token: Callable[[PodRequest], str] = lambda pod: "") -> KubernetesExecutor:
+        """An executor with its own API client (see :func:`api_client`), closed by :meth:`close`."""
+        api = await api_client(kubeconfig=kubeconfig, context=context)
+        return cls(api, options=options, logs=logs, artifact_token=artifact_token, close_api=True)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -130,6 +142,9 @@ class KubernetesExecutor:
         for watch in self._watches.values():
             await watch.close()
         self._watches.clear()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     def watch(self, namespace: str) -> PodWatch | None:
         """The namespace's pod watch, once started (tests and the bench read its counters)."""
@@ -170,6 +185,19 @@ class KubernetesExecutor:
             meta = pod.get("metadata") or {}
             if (meta.get("labels") or {}).get(LABEL_WORKFLOW) == label:
                 self._delete_later((ns, str(meta["name"])), delay=delay_seconds)
+
+    async def forget_pods(self, namespace: str, workflow: str, pod_names: Sequence[str]) -> None:
+        """Delete the finished Pods a retry runs again under the same names (Argo's podsToDelete),
+        and wait until they are gone, so the re-run creates new ones instead of adopting them.
+        Called by :meth:`workflows.engine.Engine.retry`."""
+        ns = self._options.namespace or namespace
+        watch = await self.watch_namespace(ns)
+        for name in pod_names:
+            pending = self._deletions.pop((ns, name), None)
+            if pending is not None:
+                pending.cancel()
+            if watch.get(name) is not None:
+                await self._replace(watch, namespace=ns, name=name)
 
     def _delete_later(self, key: tuple[str, str], *, delay: float) -> None:
         if key in self._deletions:
@@ -306,10 +334,7 @@ class KubernetesExecutor:
         """Delete the finished Pod of an earlier run of this node and wait until it is gone."""
         await self.api.delete_pod(namespace, name, grace_seconds=0)
         while watch.get(name) is not None:
-            changed = watch.changed(name)
-            if watch.get(name) is None:
-                break
-            await changed.wait()
+            await watch.changed(name).wait()
 
     async def _finish(self, raw: Mapping[str, Any], *, namespace: str, mains: list[str],
                       follows: Mapping[str, asyncio.Task[None]], log: Any) -> PodResult:
