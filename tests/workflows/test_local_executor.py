@@ -654,3 +654,20 @@ async def test_relative_data_dir_works_under_isolation(tmp_path: Path, monkeypat
 class _RelSink:
     def append(self, line: object) -> None:
         pass
+
+
+async def test_unisolated_script_sources_stay_in_each_pods_workspace(make: Callable[..., LocalExecutor]) -> None:
+    """Argo stages a script at /argo/staging/script; without a sandbox each pod keeps its own copy in
+    its workspace (parallel pods never overwrite each other's source, nothing is written to /argo)."""
+    executor = make("none")
+    staged = "/argo/staging/script"
+
+    def script_pod(name: str, n: int) -> PodRequest:
+        main = Container(name="main", command=("sh",), args=(staged,))
+        return pod(main, name=name, files=(File(path=staged, content=f"sleep 0.2; echo {n * n}\n".encode(),
+                                                     mode=0o755),))
+
+    before = os.path.exists(staged) and Path(staged).read_bytes()
+    results = await asyncio.gather(*(executor.run(script_pod(f"s{n}", n), on_ready=no_ready) for n in (1, 2, 3)))
+    assert [r.result for r in results] == ["1", "4", "9"]
+    assert (os.path.exists(staged) and Path(staged).read_bytes()) == before

@@ -238,6 +238,8 @@ class PodRun:
             cwd = c.working_dir or ("/" if self._layout.root_files else "/tmp")
         else:
             cwd = c.working_dir if c.working_dir and os.path.isdir(c.working_dir) else str(tmp)
+        if self._layout.relocated:
+            command = [str(self._layout.relocated[a]) if a in self._layout.relocated else a for a in command]
         self._check_executable(c, command[0], path=env["PATH"], cwd=cwd)
         if self._layout.isolated:
             sandbox = Sandbox(

@@ -17,7 +17,7 @@ import posixpath
 import shutil
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -27,6 +27,7 @@ from workflows.executors.base import ArtifactFetcher, Container, InputArtifact, 
 from workflows.executors.isolation import Bind, host_path, is_under
 
 _HTTP_TIMEOUT: Final = 60.0
+STAGING_DIR: Final = "/argo/"  # where Argo's executor stages a script's source inside the container
 
 
 class StagingError(Exception):
@@ -42,11 +43,14 @@ class Layout:
     binds: Mapping[str, tuple[Bind, ...]]
     tmp_dirs: Mapping[str, Path]
     root_files: frozenset[str] = frozenset()  # outputs directly under / bound as placeholder files
+    # Unisolated only: our own staging files (a script's source under /argo/) kept in the workspace,
+    # so parallel pods never share one host path; argv naming them is rewritten to match.
+    relocated: Mapping[str, Path] = field(default_factory=dict)
 
     def locate(self, container: str, path: str) -> Path:
         """Where ``path`` as seen by ``container`` is on the host."""
         if not self.isolated:
-            return Path(path)
+            return self.relocated.get(path) or Path(path)
         found = host_path(path, self.binds[container])
         return Path(found if found is not None else path)
 
@@ -91,8 +95,10 @@ def plan(pod: PodRequest, *, workspace: Path, volumes_root: Path, isolated: bool
         # Tools on extra_path stay visible even if a bind (say /tmp) hides where they live.
         bs += [Bind(source=d, target=d, writable=False) for d in extra_path if host_path(d, bs) is not None]
         binds[c.name] = tuple(bs)
+    relocated = {} if isolated else {f.path: workspace / f.path.lstrip("/") for f in pod.files
+                                     if f.path.startswith(STAGING_DIR)}
     return Layout(workspace=workspace, isolated=isolated, binds=binds, tmp_dirs=tmp_dirs,
-                  root_files=frozenset(root_outputs) if isolated else frozenset())
+                  root_files=frozenset(root_outputs) if isolated else frozenset(), relocated=relocated)
 
 
 def _writable_ancestor(path: str) -> str:
