@@ -43,6 +43,7 @@ from workflows.executors.podspec import (
     ImageCommand,
     PodConfig,
     build_pod,
+    claims_for,
     label_value,
 )
 from workflows.model.status import NodePhase
@@ -114,6 +115,7 @@ class KubernetesExecutor:
         self._watches: dict[str, PodWatch] = {}
         self._running: dict[tuple[str, str], asyncio.Future[PodResult]] = {}
         self._deletions: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._claims: set[tuple[str, str]] = set()  # PVCs this server created or found (namespace, name)
         self._detached = False
 
     @classmethod
@@ -173,6 +175,19 @@ class KubernetesExecutor:
             uid = str((workflow.get("metadata") or {}).get("uid") or "")
             await self.forget_workflow(namespace=namespace, workflow=name, workflow_uid=uid,
                                        delay_seconds=policy.delete_delay_seconds)
+        if (workflow.get("spec") or {}).get("volumeClaimTemplates"):
+            await self._delete_claims(namespace, workflow=name)
+
+    async def _delete_claims(self, namespace: str, *, workflow: str) -> None:
+        """Delete a finished run's ``volumeClaimTemplates`` claims (found by label, so also those an
+        earlier server created)."""
+        ns = self._options.namespace or namespace
+        selector = f"{SELECTOR},{LABEL_WORKFLOW}={label_value(workflow)}"
+        try:
+            await self.api.delete_claims(ns, selector=selector)
+        except WorkflowError as e:
+            logger.warning("volume claims not deleted", namespace=ns, workflow=workflow, error=str(e))
+        self._claims = {c for c in self._claims if c[0] != ns or not c[1].startswith(f"{workflow}-")}
 
     async def forget_workflow(self, *, namespace: str, workflow: str, workflow_uid: str,
                               delay_seconds: float = 0.0) -> None:
@@ -283,6 +298,7 @@ class KubernetesExecutor:
             earlier.cancel()
             await self._replace(watch, namespace=namespace, name=name)
         if watch.get(name) is None:
+            await self._ensure_claims(pod, manifest, namespace=namespace)
             try:
                 watch.seed(await self.api.create_pod(namespace, manifest))
             except AlreadyExists:
@@ -329,6 +345,21 @@ class KubernetesExecutor:
             for task in follows.values():
                 task.cancel()
             await asyncio.gather(*follows.values(), return_exceptions=True)
+
+    async def _ensure_claims(self, pod: PodRequest, manifest: Mapping[str, Any], *, namespace: str) -> None:
+        """Create the run's PersistentVolumeClaims this Pod mounts, once per run (a 409 is fine)."""
+        templates = [v.raw for v in pod.volumes if v.scope == "workflow"]
+        if not templates:
+            return
+        used = {(v.get("persistentVolumeClaim") or {}).get("claimName") for v in manifest["spec"].get("volumes") or ()}
+        run = {"metadata": {"name": pod.workflow_name}, "spec": {"volumeClaimTemplates": templates}}
+        for claim in claims_for(run, namespace=namespace):
+            key = (namespace, str(claim["metadata"]["name"]))
+            if key[1] not in used or key in self._claims:
+                continue
+            with contextlib.suppress(AlreadyExists):
+                await self.api.create_claim(namespace, claim)
+            self._claims.add(key)
 
     async def _replace(self, watch: PodWatch, *, namespace: str, name: str) -> None:
         """Delete the finished Pod of an earlier run of this node and wait until it is gone."""

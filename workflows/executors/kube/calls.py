@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any, Final, cast
 
 import structlog
@@ -188,6 +189,27 @@ class PodsApi:
             await self._json(lambda: self._core.delete_namespaced_pod(
                 name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs),
                 kind="pod", name=name)
+
+    async def create_claim(self, namespace: str, manifest: Raw) -> Raw:
+        """POST a PersistentVolumeClaim (a run's ``volumeClaimTemplates``); AlreadyExists when taken."""
+        name = str(manifest["metadata"]["name"])
+        return await self._json(lambda: self._core.create_namespaced_persistent_volume_claim(
+            namespace, cast(Any, manifest), _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
+            kind="persistentvolumeclaim", name=name)
+
+    async def delete_claims(self, namespace: str, *, selector: str) -> int:
+        """Delete the PersistentVolumeClaims matching ``selector``; returns how many there were."""
+        listing = await self._json(lambda: self._core.list_namespaced_persistent_volume_claim(
+            namespace, label_selector=selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
+            kind="persistentvolumeclaims", name=namespace)
+        names = [str(c["metadata"]["name"]) for c in listing.get("items") or ()
+                 if (c.get("metadata") or {}).get("name")]
+        for name in names:
+            with contextlib.suppress(NotFound):
+                await self._json(partial(self._core.delete_namespaced_persistent_volume_claim, name, namespace,
+                                         _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
+                                 kind="persistentvolumeclaim", name=name)
+        return len(names)
 
     async def list_pods(self, namespace: str, *, selector: str) -> Raw:
         """A PodList of ``namespace`` matching ``selector`` (its ``metadata.resourceVersion`` included)."""
