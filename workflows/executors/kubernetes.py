@@ -115,6 +115,7 @@ class KubernetesExecutor:
         self._watches: dict[str, PodWatch] = {}
         self._running: dict[tuple[str, str], asyncio.Future[PodResult]] = {}
         self._deletions: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._delayed: set[tuple[str, str]] = set()  # deletions still waiting for their GC delay
         self._claims: set[tuple[str, str]] = set()  # PVCs this server created or found (namespace, name)
         self._detached = False
 
@@ -136,6 +137,9 @@ class KubernetesExecutor:
     async def close(self) -> None:
         """Stop the watches and pending deletions (pods whose GC delay had not passed are kept)."""
         self._detached = True
+        due = [t for k, t in self._deletions.items() if k not in self._delayed]
+        if due:  # deletions already on their way are let through (briefly); delayed ones are dropped
+            await asyncio.wait(due, timeout=5.0)
         for task in list(self._deletions.values()):
             task.cancel()
         for task in list(self._deletions.values()):
@@ -221,13 +225,16 @@ class KubernetesExecutor:
         async def delete() -> None:
             try:
                 if delay > 0:
+                    self._delayed.add(key)
                     await asyncio.sleep(delay)
+                    self._delayed.discard(key)
                 await self.api.delete_pod(*key)
             except WorkflowError as e:
                 logger.warning("pod not deleted", namespace=key[0], pod=key[1], error=str(e))
             finally:
                 if self._deletions.get(key) is task:
                     del self._deletions[key]
+                    self._delayed.discard(key)
 
         task = asyncio.create_task(delete(), name=f"delete pod {key[0]}/{key[1]}")
         self._deletions[key] = task
