@@ -28,6 +28,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from gittrigger.assembly import assemble
+from gittrigger.settings import load_settings
 from tests.kube.conftest import MakeFakeKube, api_client_for
 from tests.kube.fakeapi import FakeKube
 from workflows.engine import Engine
@@ -421,3 +423,24 @@ async def test_kubelet_runs_workflows_as_the_local_executor_does(
     assert summary(on_kube) == summary(on_local)
 
 
+
+
+async def test_assembly_builds_the_kubernetes_executor_from_settings(
+        make_fake_kube: MakeFakeKube, tmp_path: Path) -> None:
+    """``executor.kind: kubernetes`` with a kubeconfig: the run's pods are Pods of the cluster, and
+    they outlive the server's teardown (a later server re-attaches)."""
+    fake = await make_fake_kube(kubelet=False)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
+        "users": [{"name": "me", "user": {}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
+    }))
+    settings = load_settings(overrides={"executor.kind": "kubernetes", "kubernetes.kubeconfig": str(kubeconfig),
+                                        "kubernetes.pod_gc": "Never", "store.data_dir": str(tmp_path / "data")})
+    async with ScriptedKubelet(fake) as kubelet, assemble(settings, memory=True) as parts:
+        assert isinstance(parts.executor, KubernetesExecutor)
+        wf = await run_yaml(parts.engine, STEPS_AND_ITEMS)
+        assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert len(fake.pods()) == len(kubelet.played) == 6
