@@ -31,10 +31,11 @@ from typing import Any, Final
 import structlog
 from kubernetes_asyncio import client, config
 
-from workflows.errors import AlreadyExists, InvalidSpec, Unavailable, WorkflowError
-from workflows.executors.base import LogLine, LogSink, PodRequest, PodResult
+from workflows.errors import AlreadyExists, InvalidSpec, WorkflowError
+from workflows.executors.base import LogSink, PodRequest, PodResult
 from workflows.executors.kube import gc, status
-from workflows.executors.kube.calls import Backoff, PodsApi, TokenBucket
+from workflows.executors.kube.calls import PodsApi, TokenBucket
+from workflows.executors.kube.logs import follow_log
 from workflows.executors.kube.watch import PodWatch
 from workflows.executors.podspec import (
     LABEL_MANAGED_BY,
@@ -49,7 +50,6 @@ from workflows.executors.podspec import (
 from workflows.model.status import NodePhase
 
 SELECTOR: Final = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
-_LOG_RETRIES: Final = 5
 
 logger = structlog.get_logger(__name__)
 
@@ -330,8 +330,9 @@ class KubernetesExecutor:
                     seen = True
                     for c in mains:
                         if c not in follows and status.started(raw, c):
-                            follows[c] = asyncio.create_task(self._follow(pod, namespace=namespace, container=c),
-                                                             name=f"log {name}/{c}")
+                            follows[c] = asyncio.create_task(
+                                follow_log(self.api, self._logs, pod, namespace=namespace, container=c),
+                                name=f"log {name}/{c}")
                     if pod.daemon and not ready_sent and status.ready(raw) and not status.terminal(raw):
                         ready_sent = True
                         on_ready(status.pod_ip(raw) or "")
@@ -388,39 +389,3 @@ class KubernetesExecutor:
             await asyncio.wait(list(follows.values()), timeout=self._options.log_drain_seconds)
         result = status.outcome(raw, mains=mains, report=report, wait_log=wait_log)
         return result if result.finished_at else replace(result, finished_at=_now())
-
-    async def _follow(self, pod: PodRequest, *, namespace: str, container: str) -> None:
-        """Stream one container's log into the log sink; after a broken stream, resume from the
-        last line's time (``sinceSeconds``), skipping the lines already taken."""
-        last: datetime | None = None
-        at_last = 0  # lines taken with exactly the time ``last`` (stamps are not unique)
-        backoff, failures = Backoff(first=0.2), 0
-        while True:
-            resume_at, skip = last, at_last
-            since = None if last is None else max(1, int((_now() - last).total_seconds()) + 2)
-            try:
-                async for line in self.api.follow_log(namespace, pod.pod_name, container=container,
-                                                      since_seconds=since):
-                    stamp_text, _, content = line.partition(" ")
-                    stamp = status.parse_time(stamp_text)
-                    if stamp is None:
-                        stamp, content = _now(), line
-                    if resume_at is not None:
-                        if stamp < resume_at or (stamp == resume_at and skip > 0):
-                            skip -= stamp == resume_at
-                            continue
-                        resume_at = None
-                    last, at_last = stamp, (at_last + 1 if stamp == last else 1)
-                    failures = 0
-                    self._logs.append(LogLine(namespace=pod.namespace, workflow=pod.workflow_name,
-                                              pod_name=pod.pod_name, container=container, time=stamp,
-                                              content=content))
-                return
-            except Unavailable as e:
-                failures += 1
-                if failures > _LOG_RETRIES:
-                    logger.warning("log stream given up", pod=pod.pod_name, container=container, error=str(e))
-                    return
-                await asyncio.sleep(backoff.next())
-            except WorkflowError:
-                return  # the container never started, or the pod is gone: nothing more to read
