@@ -556,3 +556,11 @@ async def test_forget_pods_makes_a_retry_run_the_pod_again(make: Make) -> None:
     await play_success(fake)
     assert (await task).phase is NodePhase.SUCCEEDED
     assert fake.requests[("create", "pods")] == 2
+
+
+async def test_unreachable_api_is_a_node_error_not_a_hang(make: Make) -> None:
+    """When the pods cannot even be listed, run() ends with an Error instead of waiting forever."""
+    fake, ex, _ = await make(sync_timeout_seconds=0.3)
+    await fake.stop()
+    result = await ex.run(request(), on_ready=lambda ip: None)
+    assert result.phase is NodePhase.ERROR and "cannot list the pods" in (result.message or "")

@@ -31,7 +31,7 @@ from typing import Any, Final
 import structlog
 from kubernetes_asyncio import client, config
 
-from workflows.errors import AlreadyExists, InvalidSpec, WorkflowError
+from workflows.errors import AlreadyExists, InvalidSpec, Unavailable, WorkflowError
 from workflows.executors.base import LogSink, PodRequest, PodResult
 from workflows.executors.kube import gc, status
 from workflows.executors.kube.calls import PodsApi, TokenBucket
@@ -76,6 +76,7 @@ class KubeOptions:
     grace_period_seconds: float = 10.0
     image_pull_bound_seconds: float = 60.0
     log_drain_seconds: float = 10.0
+    sync_timeout_seconds: float = 60.0
     qps: float = 20.0
     burst: int = 40
     images: Mapping[str, ImageCommand] = field(default_factory=_no_images)
@@ -157,11 +158,15 @@ class KubernetesExecutor:
         return self._watches.get(namespace)
 
     async def watch_namespace(self, namespace: str) -> PodWatch:
-        """The namespace's pod watch, started (and its first list done) if it was not yet."""
+        """The namespace's pod watch, started (and its first list done) if it was not yet; Unavailable
+        when the API server cannot be listed within ``sync_timeout_seconds`` (the watch keeps trying)."""
         watch = self._watches.get(namespace)
         if watch is None:
             watch = self._watches[namespace] = PodWatch(self.api, namespace=namespace, selector=SELECTOR)
-        await watch.start()
+        try:
+            await asyncio.wait_for(watch.start(), self._options.sync_timeout_seconds)
+        except TimeoutError:
+            raise Unavailable(f"kubernetes API: cannot list the pods of namespace {namespace!r}") from None
         return watch
 
     # -- workflow-level GC ---------------------------------------------------------------------
