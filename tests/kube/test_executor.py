@@ -32,7 +32,9 @@ from workflows.executors.kube.watch import PodWatch
 from workflows.executors.kubernetes import KubeOptions, KubernetesExecutor
 from workflows.executors.podspec import PodConfig, build_pod
 from workflows.model.ids import NodeId
-from workflows.model.status import NodePhase
+from workflows.model.spec import RetryPolicy
+from workflows.model.status import NodePhase, NodeStatus, NodeType
+from workflows.scheduling import retries
 
 NS = "argo"
 T0 = "2026-01-01T00:00:00Z"
@@ -564,3 +566,16 @@ async def test_unreachable_api_is_a_node_error_not_a_hang(make: Make) -> None:
     await fake.stop()
     result = await ex.run(request(), on_ready=lambda ip: None)
     assert result.phase is NodePhase.ERROR and "cannot list the pods" in (result.message or "")
+
+
+@pytest.mark.parametrize("message", [
+    status.DELETED_MESSAGE,
+    "Evicted: The node was low on resource: memory.",
+    str(to_error(api_error(500, "etcd leader changed"), kind="pod", name="p")),
+    str(to_error(api_error(429, "too many requests"), kind="pod", name="p")),
+], ids=["deleted", "evicted", "500", "429"])
+def test_executor_errors_are_transient_for_retry_policies(message: str) -> None:
+    """Nodes ended by what the cluster did are retried by ``retryPolicy: OnTransientError``."""
+    node = NodeStatus(id=NodeId("n"), name="n", display_name="n", type=NodeType.POD, phase=NodePhase.ERROR,
+                      message=message)
+    assert retries.covers(RetryPolicy.ON_TRANSIENT_ERROR, node)

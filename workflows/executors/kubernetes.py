@@ -166,7 +166,7 @@ class KubernetesExecutor:
         try:
             await asyncio.wait_for(watch.start(), self._options.sync_timeout_seconds)
         except TimeoutError:
-            raise Unavailable(f"kubernetes API: cannot list the pods of namespace {namespace!r}") from None
+            raise Unavailable(f"kubernetes API: cannot list the pods of namespace {namespace!r} (transient)") from None
         return watch
 
     # -- workflow-level GC ---------------------------------------------------------------------

@@ -8,7 +8,9 @@ fan-out cannot flood the API server. Requests go out with ``_preload_content=Fal
 bodies are parsed here as plain JSON: deserializing every Pod into ``V1Pod`` models would cost
 more than the rest of the executor. ``ApiException`` never leaves this module: 5xx, 429 and
 transport failures become :class:`~workflows.errors.Unavailable` (retried with backoff first
-when ``retry`` is on), the others their domain error, always with the Status's one-line message.
+when ``retry`` is on; its message says "transient", so a node that ends with it is retried by
+``retryPolicy: OnTransientError`` as Argo's IsTransientErr would), the others their domain
+error, always with the Status's one-line message.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def to_error(e: ApiException, *, kind: str, name: str) -> WorkflowError:
     if code == 413:
         return TooLarge(message)
     if code == 0 or code == 429 or code >= 500:
-        return Unavailable(f"kubernetes API: {message}")
+        return Unavailable(f"kubernetes API: {message} (transient)")
     return WorkflowError(f"kubernetes API: {message} (HTTP {code})")  # 401/403: the server's setup
 
 
@@ -152,7 +154,7 @@ class PodsApi:
             except Exception as e:
                 if not is_transport_error(e):
                     raise
-                error = Unavailable(f"kubernetes API: {type(e).__name__}: {e}".rstrip(": "))
+                error = Unavailable(f"kubernetes API: {type(e).__name__}: {e}".rstrip(": ") + " (transient)")
             if not (retry and transient(error)) or attempt == self._retries:
                 raise error
             delay = backoff.next()
@@ -166,7 +168,7 @@ class PodsApi:
             body = await response.read()
         except Exception as e:
             if is_transport_error(e):
-                raise Unavailable(f"kubernetes API: {type(e).__name__}") from None
+                raise Unavailable(f"kubernetes API: {type(e).__name__} (transient)") from None
             raise
         finally:
             response.release()
@@ -227,7 +229,7 @@ class PodsApi:
             return data.decode("utf-8", "replace")
         except Exception as e:
             if is_transport_error(e):
-                raise Unavailable(f"kubernetes API: {type(e).__name__}") from None
+                raise Unavailable(f"kubernetes API: {type(e).__name__} (transient)") from None
             raise
         finally:
             response.release()
