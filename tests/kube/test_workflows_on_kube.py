@@ -377,6 +377,61 @@ spec:
   - name: bad
     container: {image: alpine, command: [sh, -c, "exit 3"]}
 """,
+    "items-exit-handler": """
+metadata: {name: items}
+spec:
+  entrypoint: main
+  onExit: bye
+  templates:
+  - name: main
+    steps:
+    - - name: each
+        template: echo
+        arguments: {parameters: [{name: w, value: "{{item}}"}]}
+        withItems: [a, b, c]
+  - name: echo
+    inputs: {parameters: [{name: w}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.w}}"]}
+  - name: bye
+    container: {image: alpine, command: [sh, -c, "echo bye {{workflow.status}}"]}
+""",
+    "retries": """
+metadata: {name: retries}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    retryStrategy: {limit: 2, retryPolicy: OnFailure}
+    container: {image: alpine, command: [sh, -c, "echo try; exit 1"]}
+""",
+    "sidecar-daemon": """
+metadata: {name: services}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: server, template: server}
+    - - name: client
+        template: client
+        arguments: {parameters: [{name: ip, value: "{{steps.server.ip}}"}]}
+  - name: server
+    daemon: true
+    container:
+      image: python
+      command: [python3, -m, http.server, "18431"]
+      readinessProbe: {httpGet: {path: /, port: 18431}, periodSeconds: 1}
+  - name: client
+    inputs: {parameters: [{name: ip}]}
+    sidecars:
+    - {name: side, image: alpine, command: [sh, -c, "sleep 30"]}
+    script:
+      image: python
+      command: [python3]
+      source: |
+        import urllib.request
+        print(urllib.request.urlopen("http://{{inputs.parameters.ip}}:18431/").status)
+""",
 }
 
 
