@@ -499,3 +499,50 @@ async def test_assembly_builds_the_kubernetes_executor_from_settings(
         wf = await run_yaml(parts.engine, STEPS_AND_ITEMS)
         assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
     assert len(fake.pods()) == len(kubelet.played) == 6
+
+
+@pytest.mark.skipif(not HELPERS, reason="needs gittrigger/podhelper.py (pod-init/pod-wait), not landed yet")
+async def test_kubelet_restart_mid_run_runs_no_pod_twice(make_fake_kube: MakeFakeKube, emissary: Path | None) -> None:
+    """Real pods: the server stops while a pod sleeps; the next one re-attaches and collects its result."""
+    if emissary is None:
+        pytest.skip("needs images/emissary/emissary.c")
+    fake = await make_fake_kube()
+    store = MemoryStore()
+
+    def server() -> tuple[Engine, KubernetesExecutor]:
+        options = KubeOptions(helper_image="gittrigger:test", server_url="http://127.0.0.1:1",
+                              pod_gc=Policy(strategy="Never"), grace_period_seconds=1)
+        executor = KubernetesExecutor(api_client_for(fake), options=options, logs=store, close_api=True)
+        return Engine(store=store, executor=executor, templates=DictTemplateGetter()), executor
+
+    engine, executor = server()
+    [manifest] = load_documents("""
+metadata: {name: slow}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: sleep, template: sleep}
+    - - {name: after, template: sleep}
+  - name: sleep
+    container: {image: alpine, command: [sh, -c, "sleep 1; echo done"]}
+""", source="test")
+    await engine.submit(manifest)
+    for _ in range(500):
+        if any(status.get("phase") == "Running" for p in fake.pods() if (status := p.get("status"))):
+            break
+        await asyncio.sleep(0.01)
+    executor.detach()
+    await engine.close()
+    await executor.close()
+    engine, executor = server()
+    try:
+        assert await engine.resume_all() == 1
+        wf = dict(await asyncio.wait_for(engine.wait(NS, "slow"), 60))
+    finally:
+        await engine.close()
+        await executor.close()
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert results(wf) == {"sleep": "done", "after": "done"}
+    assert fake.requests[("create", "pods")] == 2
