@@ -395,13 +395,40 @@ def _check_dag(ctx: _Context, template: Template, *, path: str, loop: bool) -> N
                 ctx.add(f"{path}.dag.target", f"unknown task {target!r}")
     everything = frozenset(index)
     for t, task in enumerate(tasks):
-        ancestors = _ancestors(task.name, deps)
         scope = _Scope(template=template, leaf=False, loop=loop or task.expands, root="tasks",
-                       nodes={a: called.get(a) for a in ancestors}, own=task.name, all_nodes=everything,
+                       nodes=_Ancestors(task.name, deps, called), own=task.name, all_nodes=everything,
                        extra_inputs=_inline_inputs(task))
         _scan_step(ctx, task, path=f"{path}.dag.tasks[{t}]", scope=scope, called=called.get(task.name))
     _scan_own_fields(ctx, template, path=path, scope=_Scope(
         template=template, leaf=False, loop=loop, root="tasks", nodes=called, all_nodes=everything))
+
+
+class _Ancestors(Mapping[str, "Template | None"]):
+    """The tasks ``name`` depends on, directly or not, with what they call: a lazy mapping, worked
+    out only when a task refers to another (most never do; a layered DAG made it quadratic)."""
+
+    def __init__(self, name: str, deps: Mapping[str, list[str]], called: Mapping[str, Template | None]) -> None:
+        self._name, self._deps, self._called = name, deps, called
+        self._names: set[str] | None = None
+
+    def _all(self) -> set[str]:
+        if self._names is None:
+            self._names = _ancestors(self._name, self._deps)
+        return self._names
+
+    def __getitem__(self, key: str) -> Template | None:
+        if key not in self._all():
+            raise KeyError(key)
+        return self._called.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def _ancestors(name: str, deps: Mapping[str, list[str]]) -> set[str]:

@@ -327,3 +327,33 @@ spec:
     parts = line.split("|")
     assert parts[:7] == [gen["id"], "Succeeded", "0", gen["startedAt"], gen["finishedAt"], "res", "pv"]
     assert parts[7]
+
+
+async def test_a_task_sees_any_ancestor_it_names_however_far(engine: Harness) -> None:
+    """Only ancestors a task names enter its scope: by ``tasks.x``, ``tasks['x']``, two levels up."""
+    wf = await engine.run_yaml("""
+metadata: {name: far}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: a, template: say, arguments: {parameters: [{name: m, value: alpha}]}}
+      - {name: b, template: say, depends: a, arguments: {parameters: [{name: m, value: beta}]}}
+      - name: c
+        template: say
+        depends: b
+        arguments: {parameters: [{name: m, value: "{{tasks.a.outputs.result}}+{{=tasks['b'].outputs.result}}"}]}
+      - name: d
+        template: say
+        depends: c
+        when: "{{=tasks['a'].outputs.result == 'alpha'}}"
+        arguments: {parameters: [{name: m, value: "{{tasks.c.outputs.result}}"}]}
+  - name: say
+    inputs: {parameters: [{name: m}]}
+    container: {image: busybox, command: [echo, "{{inputs.parameters.m}}"]}
+""")
+    assert wf["status"]["phase"] == "Succeeded", phases(wf)
+    assert node(wf, "c")["outputs"]["result"] == "alpha+beta"
+    assert node(wf, "d")["outputs"]["result"] == "alpha+beta"

@@ -10,6 +10,8 @@ nodes, so the node graph is the DAG and the phase is assessed by walking it, as 
 from __future__ import annotations
 
 import heapq
+import json
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -316,6 +318,40 @@ def _ancestry(ctx: Ctx, task: str) -> list[str]:
     return cached
 
 
+_TASK_REF = re.compile(r"\btasks(?:\.([A-Za-z0-9_-]+)|\[\s*['\"]([^'\"]+)['\"]\s*\])?")
+
+
+def _visible(ctx: Ctx, task: str) -> list[str]:
+    """The ancestors whose ``tasks.<name>`` entries ``task`` can use: those its spec names.
+
+    A task sees every ancestor's outputs, but building all of them for every task made a layered
+    DAG quadratic; only the ancestors referenced (``tasks.x``, ``tasks['x']``) are put in its
+    scope, and all of them when ``tasks`` is used in a way that names none.
+    """
+    key = ("dag-visible", ctx.node.id, task)
+    cached: list[str] | None = ctx.p.memo.get(key)
+    if cached is not None:
+        return cached
+    text = json.dumps(dict(ctx.shape.tasks[task].raw), default=str)
+    names: set[str] = set()
+    dynamic = False
+    if "{{" in text:
+        for match in _TASK_REF.finditer(text):
+            name = match.group(1) or match.group(2)
+            if name is None:
+                dynamic = True
+                break
+            names.add(name)
+    if dynamic:
+        cached = _ancestry(ctx, task)
+    elif names:
+        cached = [a for a in _ancestry(ctx, task) if a in names]
+    else:
+        cached = []
+    ctx.p.memo[key] = cached
+    return cached
+
+
 def _scope_for(ctx: Ctx, tasks: list[str]) -> Scope:
     scope = ctx.p.workflow_scope(ctx.inputs)
     nodes = ctx.p.tree.nodes
@@ -390,7 +426,7 @@ def _hook_done(ctx: Ctx, task: str, node: NodeStatus) -> bool:
     step = ctx.shape.tasks[task]
     if not node.phase.completed or exit_hook_of(step) is None or node.type is NodeType.SKIPPED:
         return True
-    scope = _scope_for(ctx, _ancestry(ctx, task))
+    scope = _scope_for(ctx, _visible(ctx, task))
     hook = run_exit_hook(ctx.p, step, node, prefix=f"tasks.{task}", scope=scope, holder=ctx.holder,
                          boundary_id=ctx.node.id, path=f"{ctx.call.path}.dag.tasks.{task}")
     return hook is not None and fulfilled(hook)
@@ -494,7 +530,7 @@ def _resolved_task(ctx: Ctx, task: str, step: Step, *, path: str) -> Step:
     key = ("dag-task", ctx.node.id, task)
     cached: Step | None = ctx.p.memo.get(key)
     if cached is None:
-        cached = resolve_step(ctx.p, step, _scope_for(ctx, _ancestry(ctx, task)), path=path, kind="tasks")
+        cached = resolve_step(ctx.p, step, _scope_for(ctx, _visible(ctx, task)), path=path, kind="tasks")
         ctx.p.memo[key] = cached
     return cached
 
