@@ -69,6 +69,7 @@ def make_app(settings: Settings, *, engine: Engine, store: Store,
     app[keys.ENGINE] = engine
     app[keys.STORE] = store
     app[keys.TEMPLATES] = templates if templates is not None else DictTemplateGetter()
+    app[keys.ARTIFACTS], app[keys.ARTIFACT_TOKENS] = artifacts.state_for(settings.store.data_dir)
     app[METRICS] = Metrics(store=store, engine=engine)
     app.on_response_prepare.append(_count_delivery)
     app.on_shutdown.append(streams.on_shutdown)  # open follows and watches end; a graceful stop does not wait

@@ -10,8 +10,10 @@ from typing import Final
 
 from aiohttp import web
 
+from gittrigger.artifacttokens import ArtifactTokens
 from gittrigger.settings import Settings
 from workflows.engine import Engine
+from workflows.executors.artifacts import LocalArtifactStore
 from workflows.resolution import DictTemplateGetter
 from workflows.store.base import Store
 
@@ -19,3 +21,5 @@ SETTINGS: Final = web.AppKey("settings", Settings)
 ENGINE: Final = web.AppKey("engine", Engine)
 STORE: Final = web.AppKey("store", Store)
 TEMPLATES: Final = web.AppKey("templates", DictTemplateGetter)  # what templateRefs resolve against
+ARTIFACTS: Final = web.AppKey("artifacts", LocalArtifactStore)  # what pods upload to and download from
+ARTIFACT_TOKENS: Final = web.AppKey("artifact tokens", ArtifactTokens)  # per-workflow tokens of those pods

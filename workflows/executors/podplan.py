@@ -27,6 +27,12 @@ from workflows.executors.base import PodRequest
 from workflows.model.spec import GitSource
 
 VERSION: Final = 1
+# The server's artifact endpoint, as pods call it: ``PUT``/``GET`` ``{server_url}{ARTIFACTS_PATH}{key}``
+# with ``Authorization: Bearer $GITTRIGGER_ARTIFACT_TOKEN`` (gittrigger.http.artifacts serves it).
+ARTIFACTS_PATH: Final = "/api/v1/gittrigger/artifacts/"
+# A stored object that is a directory (``archive: none``) travels as an uncompressed tar of its
+# contents, marked by this header with the value ``tar`` (a file travels as its bytes).
+TRANSFER_HEADER: Final = "X-Gittrigger-Transfer"
 _T = TypeVar("_T")
 
 
