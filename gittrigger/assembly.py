@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, cast
 
+from gittrigger.artifacttokens import ArtifactTokens
 from gittrigger.repos import FileSecrets, GitRepos
 from gittrigger.settings import Settings
 from workflows.configmaps import ConfigMaps
@@ -62,7 +63,8 @@ async def kubernetes_executor(settings: Settings, *, logs: LogSink) -> Kubernete
     """The Kubernetes executor from ``settings.kubernetes`` (kubeconfig, else in-cluster config).
 
     Pods reach this server (artifacts) at ``kubernetes.server_url``, else at ``$POD_IP`` (the
-    downward API in the chart) or the listen host, on the listen port.
+    downward API in the chart) or the listen host, on the listen port, with their workflow's
+    artifact token (:mod:`gittrigger.artifacttokens`, the secret in the data dir).
     """
     kube = settings.kubernetes
     server_url = kube.server_url or f"http://{os.environ.get('POD_IP') or settings.server.host}:{settings.server.port}"
@@ -77,8 +79,10 @@ async def kubernetes_executor(settings: Settings, *, logs: LogSink) -> Kubernete
         qps=kube.qps,
         burst=kube.burst,
     )
-    return await KubernetesExecutor.connect(options=options, logs=logs, kubeconfig=kube.kubeconfig,
-                                            context=kube.context)
+    tokens = ArtifactTokens.in_data_dir(settings.store.data_dir)
+    return await KubernetesExecutor.connect(
+        options=options, logs=logs, kubeconfig=kube.kubeconfig, context=kube.context,
+        artifact_token=lambda pod: tokens.token_for(pod.workflow_uid) if pod.workflow_uid else "")
 
 
 @contextlib.asynccontextmanager

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from gittrigger.artifacttokens import ArtifactTokens
 from gittrigger.assembly import assemble
 from gittrigger.settings import load_settings
 from tests.kube.conftest import MakeFakeKube, api_client_for
@@ -499,6 +500,9 @@ async def test_assembly_builds_the_kubernetes_executor_from_settings(
         wf = await run_yaml(parts.engine, STEPS_AND_ITEMS)
         assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
     assert len(fake.pods()) == len(kubelet.played) == 6
+    wait = next(c for c in fake.pods()[0]["spec"]["containers"] if c["name"] == "wait")
+    token = next(e["value"] for e in wait["env"] if e["name"] == "GITTRIGGER_ARTIFACT_TOKEN")
+    assert ArtifactTokens.in_data_dir(tmp_path / "data").verify(token) == wf["metadata"]["uid"]
 
 
 @pytest.mark.skipif(not HELPERS, reason="needs gittrigger/podhelper.py (pod-init/pod-wait), not landed yet")
