@@ -71,6 +71,10 @@ class DictTemplateGetter:
             namespace = None if obj.kind is ObjectKind.CLUSTER_WORKFLOW_TEMPLATE else obj.metadata.namespace
             self._objects[(obj.kind.value, namespace, obj.metadata.name)] = obj
 
+    def remove(self, kind: str, namespace: str | None, name: str) -> None:
+        """Forget an object added under this kind, namespace and name (a no-op when absent)."""
+        self._objects.pop((kind, None if kind == CLUSTER_WORKFLOW_TEMPLATE else namespace, name), None)
+
     def get(self, kind: str, namespace: str | None, name: str) -> Workflow:
         """See :meth:`TemplateGetter.get`."""
         if kind == CLUSTER_WORKFLOW_TEMPLATE:
