@@ -286,6 +286,16 @@ def when_allows(when: str, cron: Mapping[str, Any], status: Mapping[str, Any]) -
     return evaluate_when(_TAG.sub(substitute, when))
 
 
+def last_scheduled(status: Mapping[str, Any], children: Sequence[Mapping[str, Any]]) -> str | None:
+    """``status.lastScheduledTime``, else the latest scheduled-time annotation of the children: a status
+    lost to a manifest re-applied from a file must not turn a restart's catch-up off."""
+    if status.get("lastScheduledTime"):
+        return str(status["lastScheduledTime"])
+    times = [str(a[ANNOTATION_SCHEDULED_TIME]) for c in children
+             if ANNOTATION_SCHEDULED_TIME in (a := (c.get("metadata") or {}).get("annotations") or {})]
+    return max(times, key=parse_rfc3339) if times else None
+
+
 def history_to_delete(children: Sequence[Mapping[str, Any]], *, successful_limit: int | None,
                       failed_limit: int | None) -> list[str]:
     """Names of finished children beyond the history limits, oldest ``finishedAt`` first to go."""
@@ -389,12 +399,12 @@ class CronScheduler:
             del self._memory[gone]
         return wake
 
-    def _remember(self, key: tuple[str, str], raw: RawObject, cron: CronSpec, *, now: datetime) -> _Memory:
+    def _remember(self, key: tuple[str, str], raw: RawObject, cron: CronSpec, *, last: str | None,
+                  now: datetime) -> _Memory:
         signature = ((raw.get("metadata") or {}).get("uid"), cron.schedules, cron.timezone)
         memory = self._memory.get(key)
         if memory is not None and memory.signature == signature:
             return memory
-        last = (raw.get("status") or {}).get("lastScheduledTime")
         # Argo runs missed ticks only for a CronWorkflow that ran before, and never right after its
         # schedule changed; a new one starts with the first tick after we first see it.
         fresh = memory is not None or not last
@@ -426,8 +436,8 @@ class CronScheduler:
             with contextlib.suppress(NotFound):
                 await self._store.delete(namespace, old)
             log.info("cron workflow history trimmed", namespace=namespace, cron_workflow=name, workflow=old)
-        memory = self._remember(key, raw, cron, now=now)
-        last = status.get("lastScheduledTime")
+        last = last_scheduled(status, children)
+        memory = self._remember(key, raw, cron, last=last, now=now)
         marks = [t for t in (parse_rfc3339(last) if last else None, memory.handled, memory.floor) if t is not None]
         after = max(marks) if marks else now
         tick = latest_tick(cron.schedules, timezone=cron.timezone, after=after, until=now)

@@ -23,6 +23,7 @@ from gittrigger.cronworkflows import (
     check_schedule,
     concurrency_action,
     history_to_delete,
+    last_scheduled,
     latest_tick,
     may_run,
     next_tick,
@@ -175,6 +176,20 @@ def test_history_to_delete(ok_limit: int | None, failed_limit: int | None, expec
     children += [child("f1", "Failed", "2024-01-01T00:01:00Z"), child("f2", "Error", "2024-01-01T00:02:00Z"),
                  child("f3", "Failed", "2024-01-01T00:03:00Z"), child("r", "Running")]
     assert history_to_delete(children, successful_limit=ok_limit, failed_limit=failed_limit) == expected
+
+
+def annotated(name: str, scheduled: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "annotations": {ANNOTATION_SCHEDULED_TIME: scheduled}}}
+
+
+@pytest.mark.parametrize(("status", "children", "expected"), [
+    ({"lastScheduledTime": "2024-01-01T00:05:00Z"}, [annotated("a", "2024-01-01T00:09:00Z")], "2024-01-01T00:05:00Z"),
+    ({}, [annotated("a", "2024-01-01T00:09:00Z"), annotated("b", "2024-01-01T00:10:00Z")], "2024-01-01T00:10:00Z"),
+    ({}, [{"metadata": {"name": "manual"}}], None),
+], ids=["status-wins", "latest-child-annotation", "none"])
+def test_last_scheduled(status: dict[str, Any], children: list[dict[str, Any]], expected: str | None) -> None:
+    """A status wiped by a re-applied manifest is recovered from the children's scheduled-time."""
+    assert last_scheduled(status, children) == expected
 
 
 CRON_META: dict[str, Any] = {"metadata": {"name": "nightly", "namespace": "ci", "labels": {"env": "prod"}}}
@@ -372,6 +387,19 @@ async def test_catch_up_after_restart(parts: Parts, deadline: int | None, expect
     assert [r["metadata"]["name"] for r in await runs(parts)] == expected
     for name in expected:
         await parts.engine.wait("ci", name)
+
+
+async def test_catch_up_when_the_status_was_lost(parts: Parts) -> None:
+    """A manifest re-applied without status: the 00:00 child's scheduled-time still anchors the catch-up."""
+    await parts.store.put_object(KIND, cron(startingDeadlineSeconds=300))
+    old = workflow_for_tick(cron(), t("2024-01-01T00:00:00"))
+    old["metadata"]["namespace"] = "ci"
+    old["status"] = {"phase": "Succeeded", "finishedAt": "2024-01-01T00:00:05Z"}
+    await parts.store.create(old)
+    scheduler = CronScheduler(store=parts.store, engine=parts.engine, clock=FakeTime(t("2024-01-01T00:03:30")).clock)
+    await scheduler.sync_all()
+    assert [r["metadata"]["name"] for r in await runs(parts)] == ["tick-1704067200", "tick-1704067380"]
+    await parts.engine.wait("ci", "tick-1704067380")
 
 
 async def test_suspended_cron_does_not_run_until_resumed(parts: Parts) -> None:
