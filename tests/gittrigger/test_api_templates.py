@@ -244,7 +244,8 @@ async def test_cron_created_over_the_api_fires_without_restart(aiohttp_client: A
     ticked = asyncio.Event()
 
     async def sleep(seconds: float) -> None:
-        await ticked.wait()
+        await ticked.wait()  # the clock moves once; after that, passes only recheck it
+        await asyncio.sleep(0.01)
 
     async with run_cron_workflows(store=parts.store, engine=parts.engine, clock=lambda: now[0],
                                   sleep=sleep) as scheduler:
