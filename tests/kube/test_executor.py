@@ -86,7 +86,9 @@ REPORT = 'GITTRIGGER_RESULT {"result":"hi","exitCode":0,"outputParameters":{"out
     (pod_status("Succeeded", main=term(0), wait=term(0)), None, NodePhase.ERROR,
      "the wait container reported no result", 0),
     (pod_status("Failed", main=term(0), wait=term(2)), "upload failed: 503", NodePhase.ERROR,
-     "wait container failed: upload failed: 503", 0),
+     "upload failed: 503", 0),
+    (pod_status("Failed", main=term(0), wait=term(2)), None, NodePhase.ERROR,
+     "wait container failed: Error (exit code 2)", 0),
     (pod_status("Succeeded", main=term(0), wait=term(0)),
      'GITTRIGGER_RESULT {"exitCode":0,"error":"failed to save outputs: no such file or directory for artifact(s) a"}',
      NodePhase.ERROR, "failed to save outputs: no such file or directory for artifact(s) a", 0),
@@ -96,6 +98,7 @@ REPORT = 'GITTRIGGER_RESULT {"result":"hi","exitCode":0,"outputParameters":{"out
                 message="Pod was active on the node longer than the specified deadline"), None,
      NodePhase.FAILED, "Pod was active on the node longer than the specified deadline", 143),
 ], ids=["succeeded", "main-failed", "oom", "start-error", "init-helper-failed", "no-report", "wait-failed",
+        "wait-failed-silently",
         "report-error", "evicted", "deadline"])
 def test_outcome(st: dict[str, Any], report: str | None, phase: NodePhase, message: str | None,
                  exit_code: int | None) -> None:
@@ -579,3 +582,14 @@ def test_executor_errors_are_transient_for_retry_policies(message: str) -> None:
     node = NodeStatus(id=NodeId("n"), name="n", display_name="n", type=NodeType.POD, phase=NodePhase.ERROR,
                       message=message)
     assert retries.covers(RetryPolicy.ON_TRANSIENT_ERROR, node)
+
+
+async def test_failed_init_helper_reports_its_reason(make: Make) -> None:
+    """Staging inputs failed: the node is an Error with the init helper's last line, as on the local executor."""
+    fake, ex, _ = await make()
+    task = run_soon(ex, request())
+    await appears(fake, "wf-main-1")
+    fake.add_log(NS, "wf-main-1", "init", ["fetching inputs", "input artifact 'data' not found: key x/y"])
+    fake.set_pod_status(NS, "wf-main-1", pod_status("Failed", init=term(1)))
+    result = await task
+    assert (result.phase, result.message) == (NodePhase.ERROR, "input artifact 'data' not found: key x/y")

@@ -336,7 +336,9 @@ async def test_faults_mid_run(cluster: Cluster) -> None:
 
 # -- kubelet mode: parity with the local executor ----------------------------------------------
 
-HELPERS = importlib.util.find_spec("gittrigger.podhelper") is not None
+# Kubelet mode needs the helper commands and podspec writing podplan's plan for them.
+HELPERS = (importlib.util.find_spec("gittrigger.podhelper") is not None
+           and "executors.podplan import" in (Path(__file__).parents[2] / "workflows/executors/podspec.py").read_text())
 PARITY = {
     "script-result": """
 metadata: {name: script}
@@ -456,7 +458,7 @@ async def local_engine(tmp: Path) -> AsyncIterator[Engine]:
         executor.close()
 
 
-@pytest.mark.skipif(not HELPERS, reason="needs gittrigger/podhelper.py (pod-init/pod-wait), not landed yet")
+@pytest.mark.skipif(not HELPERS, reason="needs gittrigger/podhelper.py and podspec writing podplan's plan")
 @pytest.mark.parametrize("name", sorted(PARITY))
 async def test_kubelet_runs_workflows_as_the_local_executor_does(
         name: str, make_fake_kube: MakeFakeKube, emissary: Path | None, tmp_path: Path) -> None:
@@ -505,7 +507,7 @@ async def test_assembly_builds_the_kubernetes_executor_from_settings(
     assert ArtifactTokens.in_data_dir(tmp_path / "data").verify(token) == wf["metadata"]["uid"]
 
 
-@pytest.mark.skipif(not HELPERS, reason="needs gittrigger/podhelper.py (pod-init/pod-wait), not landed yet")
+@pytest.mark.skipif(not HELPERS, reason="needs gittrigger/podhelper.py and podspec writing podplan's plan")
 async def test_kubelet_restart_mid_run_runs_no_pod_twice(make_fake_kube: MakeFakeKube, emissary: Path | None) -> None:
     """Real pods: the server stops while a pod sleeps; the next one re-attaches and collects its result."""
     if emissary is None:

@@ -383,14 +383,16 @@ class KubernetesExecutor:
     async def _finish(self, raw: Mapping[str, Any], *, namespace: str, mains: list[str],
                       follows: Mapping[str, asyncio.Task[None]], log: Any) -> PodResult:
         name = str(raw["metadata"]["name"])
-        report, wait_log = None, ""
-        if status.started(raw, status.WAIT):
-            try:
+        report, wait_log, init_log = None, "", ""
+        try:
+            if status.failed(raw, status.INIT):  # main never ran: the init helper's log says why
+                init_log = await self.api.read_log(namespace, name, container=status.INIT)
+            elif status.started(raw, status.WAIT):
                 wait_log = await self.api.read_log(namespace, name, container=status.WAIT)
                 report = status.parse_report(wait_log)
-            except WorkflowError as e:
-                log.warning("wait container log not read", error=str(e))
+        except WorkflowError as e:
+            log.warning("helper log not read", error=str(e))
         if follows:  # the streams end with their containers; let them catch up, within a bound
             await asyncio.wait(list(follows.values()), timeout=self._options.log_drain_seconds)
-        result = status.outcome(raw, mains=mains, report=report, wait_log=wait_log)
+        result = status.outcome(raw, mains=mains, report=report, wait_log=wait_log, init_log=init_log)
         return result if result.finished_at else replace(result, finished_at=_now())

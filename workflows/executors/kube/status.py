@@ -100,6 +100,11 @@ def container_state(pod: Raw, name: str) -> Raw:
     return next((s.get("state") or {} for s in _statuses(pod) if s.get("name") == name), {})
 
 
+def failed(pod: Raw, name: str) -> bool:
+    """Container ``name`` ended with a non-zero exit code."""
+    return (container_state(pod, name).get("terminated") or {}).get("exitCode") not in (0, None)
+
+
 def started(pod: Raw, name: str) -> bool:
     """Container ``name`` runs or ran, so its log can be read."""
     state = container_state(pod, name)
@@ -175,8 +180,12 @@ def _last_line(text: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def outcome(pod: Raw, *, mains: Sequence[str], report: Report | None, wait_log: str = "") -> PodResult:
-    """The node result of a finished Pod (see the module docstring for Failed versus Error)."""
+def outcome(pod: Raw, *, mains: Sequence[str], report: Report | None, wait_log: str = "",
+            init_log: str = "") -> PodResult:
+    """The node result of a finished Pod (see the module docstring for Failed versus Error).
+
+    ``wait_log`` / ``init_log``: the helpers' logs, read when they ran (init: only when it failed).
+    """
     status = pod.get("status") or {}
     times = [t for s in _statuses(pod) if (t := parse_time(((s.get("state") or {}).get("terminated") or {})
                                                             .get("finishedAt"))) is not None]
@@ -199,9 +208,10 @@ def outcome(pod: Raw, *, mains: Sequence[str], report: Report | None, wait_log: 
         if not terminated or terminated.get("exitCode") in (0, None):
             continue
         name = str(s.get("name", ""))
-        detail = str(terminated.get("message") or "").strip() or _failure(terminated)
-        if name == INIT:  # staging inputs failed: not the user's command
-            return replace(base, phase=NodePhase.ERROR, message=f"init container {name} failed: {detail}")
+        if name == INIT:  # staging inputs failed: not the user's command; its last line says why
+            detail = str(terminated.get("message") or "").strip() or _failure(terminated)
+            return replace(base, phase=NodePhase.ERROR,
+                           message=_last_line(init_log) or f"init container {name} failed: {detail}")
         if not _is_sidecar(pod, name):
             return replace(base, phase=NodePhase.FAILED,
                            message=f"init container {name} failed: {_failure(terminated)}")
@@ -215,8 +225,10 @@ def outcome(pod: Raw, *, mains: Sequence[str], report: Report | None, wait_log: 
         return replace(base, phase=NodePhase.FAILED, exit_code=code, message=_failure(terminated))
     wait = container_state(pod, WAIT).get("terminated") or {}
     if wait.get("exitCode") not in (0, None):
-        detail = _last_line(wait_log) or _failure(wait)
-        return replace(base, phase=NodePhase.ERROR, exit_code=exit_code, message=f"wait container failed: {detail}")
+        # The helper's last line is its reason ("failed to save outputs: ..."), worded as the
+        # local executor words the same failure.
+        detail = _last_line(wait_log) or f"wait container failed: {_failure(wait)}"
+        return replace(base, phase=NodePhase.ERROR, exit_code=exit_code, message=detail)
     if report is not None and report.error:
         return replace(base, phase=NodePhase.ERROR, exit_code=exit_code, message=report.error)
     if phase(pod) == "Succeeded":
