@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--watch-config", action="store_true",
                        help="reload the manifests when a file changes (polled every second), as on SIGHUP")
 
+    commands.add_parser("pod-init", help="inside a Kubernetes pod: stage the emissary, files and input artifacts")
+    commands.add_parser("pod-wait", help="inside a Kubernetes pod: wait for main, save outputs, report the result")
+
     from gittrigger import clicommands  # imports this module: loaded once it is complete
 
     clicommands.add_commands(commands)
@@ -99,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_command(args)
         if args.command == "serve":
             return _serve_command(args)
+        if args.command in ("pod-init", "pod-wait"):
+            from gittrigger import podhelper  # docs/kubernetes-pods.md; only pods need it
+
+            return podhelper.main(args.command)
         from gittrigger import clicommands
 
         return clicommands.run(args)
