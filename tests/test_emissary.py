@@ -8,12 +8,16 @@ written last. ``GITTRIGGER_RUN_DIR`` points it at a temporary directory instead 
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,12 +26,11 @@ from workflows.executors.podplan import PlanParameter, PodPlan, outputs_env
 SOURCE = Path(__file__).resolve().parent.parent / "images" / "emissary" / "emissary.c"
 FLAGS = ["-O2", "-Wall", "-Wextra", "-Werror"]
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
-
-
 @pytest.fixture(scope="module")
 def emissary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The emissary, static as in the image (dynamic if this machine has no static libc)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
     out = tmp_path_factory.mktemp("emissary") / "emissary"
     static = subprocess.run(["gcc", *FLAGS, "-static", "-o", str(out), str(SOURCE)], capture_output=True, text=True)
     if static.returncode != 0:
@@ -179,3 +182,73 @@ def test_a_second_container_replaces_an_output(emissary: Path, run_dir: Path, tm
                container="c1").returncode == 0
     assert (run_dir / "outputs" / "0").read_text() == "2\n"
     assert {"c0.exitcode", "c1.exitcode"} <= {p.name for p in run_dir.iterdir()}
+
+
+# -- the image ---------------------------------------------------------------------------------
+# No container engine here: the Dockerfile is checked by reading it, not by building it.
+
+ROOT = SOURCE.parents[2]
+
+
+def dockerfile_stages() -> list[dict[str, Any]]:
+    """The Dockerfile's stages: base image, name, and instructions (continuation lines joined)."""
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [line for line in re.sub(r"\\\n", " ", text).splitlines() if line.strip() and not line.startswith("#")]
+    stages: list[dict[str, Any]] = []
+    for line in lines:
+        op, _, rest = line.strip().partition(" ")
+        if op.upper() == "FROM":
+            base, _, name = rest.partition(" AS ")
+            stages.append({"base": base.strip(), "name": name.strip() or None, "steps": []})
+        else:
+            stages[-1]["steps"].append((op.upper(), rest.strip()))
+    return stages
+
+
+def ignored(path: str) -> bool:
+    """Whether .dockerignore keeps ``path`` out of the build context (its last matching rule wins)."""
+    result = False
+    for rule in (ROOT / ".dockerignore").read_text().splitlines():
+        rule = rule.strip()
+        if not rule or rule.startswith("#"):
+            continue
+        negate = rule.startswith("!")
+        pattern = rule.lstrip("!").rstrip("/")
+        if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/") or (
+                pattern.startswith("**/") and fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern[3:])):
+            result = not negate
+    return result
+
+
+def test_dockerfile_builds_the_emissary_statically_then_installs_gittrigger() -> None:
+    """Stages, the static emissary at its contract path, a non-root user, gittrigger as entrypoint."""
+    stages = dockerfile_stages()
+    assert [s["name"] for s in stages] == ["emissary", "wheel", None]
+    build = " ".join(arg for op, arg in stages[0]["steps"] if op == "RUN")
+    assert "gcc -static" in build and "-Wall -Wextra -Werror" in build and "/src/emissary.c" in build
+    final = stages[-1]
+    assert final["base"] == "python:3.11-slim" and stages[1]["base"] == "python:3.11-slim"
+    steps = final["steps"]
+    assert ("COPY", "--from=emissary /gittrigger-emissary /usr/local/bin/gittrigger-emissary") in steps
+    assert any(op == "RUN" and "pip install" in arg for op, arg in steps)
+    assert any(op == "RUN" and "pip wheel" in arg and arg.rstrip().endswith(".") for op, arg in stages[1]["steps"])
+    user = [arg for op, arg in steps if op == "USER"]
+    assert user and user[-1].split(":")[0] not in ("root", "0")
+    assert json.loads(next(arg for op, arg in steps if op == "ENTRYPOINT")) == ["gittrigger"]
+    assert json.loads(next(arg for op, arg in steps if op == "CMD")) == ["serve"]
+
+
+def test_every_copied_source_exists_and_reaches_the_build_context() -> None:
+    """COPY sources (not from another stage) exist in the repo and .dockerignore lets them through."""
+    sources = [arg.split()[:-1] for stage in dockerfile_stages() for op, arg in stage["steps"]
+               if op == "COPY" and not arg.startswith("--from=")]
+    paths = [p for group in sources for p in group]
+    assert "images/emissary/emissary.c" in paths and "pyproject.toml" in paths
+    for path in paths:
+        assert (ROOT / path).exists(), path
+        assert not ignored(path), f"{path} is excluded by .dockerignore"
+    # Package code must reach the image; the checkout's state must not.
+    assert not ignored("gittrigger/podhelper.py") and not ignored("workflows/executors/podplan.py")
+    for private in (".venv/bin/python", ".git/config", ".gittrigger/gittrigger.db", "tests/test_emissary.py",
+                    "gittrigger/__pycache__/cli.cpython-311.pyc"):
+        assert ignored(private), private
