@@ -171,6 +171,20 @@ def failing_file(error: WorkflowError, files: Sequence[Path]) -> str | None:
     return named if any(str(f) == named for f in files) else None
 
 
+async def store_manifest(store: ObjectStore, kind: str, raw: RawObject) -> RawObject:
+    """Store a loaded manifest; a CronWorkflow keeps the status its scheduler wrote (last run,
+    active runs, counts), which the file does not carry."""
+    if kind == ObjectKind.CRON_WORKFLOW.value and "status" not in raw:
+        meta = raw.get("metadata") or {}
+        try:
+            existing = await store.get_object(kind, meta.get("namespace"), str(meta.get("name") or ""))
+        except NotFound:
+            existing = {}
+        if existing.get("status"):
+            raw = {**raw, "status": existing["status"]}
+    return await store.put_object(kind, raw)
+
+
 class Reloader:
     """Swaps a freshly validated configuration into the running parts; see the module docstring."""
 
@@ -212,7 +226,7 @@ class Reloader:
                 return False
             try:
                 for _, kind, raw in config.stored:  # idempotent puts: a failure midway is redone next time
-                    await self._store.put_object(kind, raw)
+                    await store_manifest(self._store, kind, raw)
             except WorkflowError as e:
                 log.warning("reload refused", file=None, reason=f"storing templates failed: {e}")
                 return False

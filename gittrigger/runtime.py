@@ -23,9 +23,11 @@ import structlog
 from aiohttp import web
 
 from gittrigger.assembly import Parts, assemble
+from gittrigger.cronworkflows import run_cron_workflows
 from gittrigger.http.app import make_app
 from gittrigger.http.auth import access_for
-from gittrigger.reload import Reloader
+from gittrigger.http.templates import CRON_SCHEDULER
+from gittrigger.reload import Reloader, store_manifest
 from gittrigger.settings import Settings
 from gittrigger.triggers import start_triggers
 from workflows import eventbindings
@@ -99,7 +101,7 @@ async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
             raise InvalidSpec(f"{source}: metadata.name", f"is required for a {kind} loaded at start")
         if kind != ObjectKind.CLUSTER_WORKFLOW_TEMPLATE.value:
             raw = {**raw, "metadata": {"namespace": namespace, **raw["metadata"]}}
-        stored = await parts.store.put_object(kind, raw)
+        stored = await store_manifest(parts.store, kind, raw)
         if kind in TEMPLATE_KINDS:
             parts.templates.add(parse_sourced(source, stored))
     parts.configmaps.replace(configmaps)
@@ -131,7 +133,9 @@ async def serve(settings: Settings, *, watch_config: bool = False) -> None:
                           if raw.get("kind") in EVENT_KINDS]
             app = make_app(settings, engine=parts.engine, store=parts.store, templates=parts.templates)
             async with start_triggers(settings, app=app, engine=parts.engine, store=parts.store,
-                                      documents=event_docs) as triggers:
+                                      documents=event_docs) as triggers, \
+                    run_cron_workflows(store=parts.store, engine=parts.engine) as crons:
+                app[CRON_SCHEDULER] = crons  # API writes to CronWorkflows take effect at once
                 reloader = Reloader(
                     paths=paths, namespace=settings.engine.namespace, secrets=triggers.secrets,
                     store=parts.store, templates=parts.templates, registry=triggers.registry,

@@ -122,13 +122,23 @@ SCHEMAS: Final[dict[str, Schema]] = {
                                "outputParameters": {**STRING, "description": "a JSON object of names to values"}},
                               required=("nodeFieldSelector", "phase")),
     "WorkflowDeleteResponse": obj({}),
+    "TemplateCreateRequest": obj({"namespace": STRING, "template": OPEN, "createOptions": OPEN},
+                                 required=("template",)),
+    "TemplateUpdateRequest": obj({"namespace": STRING, "name": STRING, "template": OPEN}, required=("template",)),
+    "CronWorkflowCreateRequest": obj({"namespace": STRING, "cronWorkflow": OPEN, "createOptions": OPEN},
+                                     required=("cronWorkflow",)),
+    "CronWorkflowUpdateRequest": obj({"namespace": STRING, "name": STRING, "cronWorkflow": OPEN},
+                                     required=("cronWorkflow",)),
+    "DeleteResponse": obj({}),
+    "ArtifactStored": obj({"key": STRING, "size": INTEGER}, required=("key", "size")),
+    "ArtifactBytes": {"type": "string", "format": "binary"},
     "WorkflowTemplate": _resource(ref("WorkflowSpec")),
-    "WorkflowTemplateList": _list("WorkflowTemplate"),
+    "WorkflowTemplateList": _trimmable(_list("WorkflowTemplate")),  # the fields filter may drop anything
     "ClusterWorkflowTemplate": _resource(ref("WorkflowSpec")),
-    "ClusterWorkflowTemplateList": _list("ClusterWorkflowTemplate"),
+    "ClusterWorkflowTemplateList": _trimmable(_list("ClusterWorkflowTemplate")),
     "CronWorkflow": _resource(obj({"schedule": STRING, "schedules": array(STRING),
                                    "workflowSpec": ref("WorkflowSpec")}), status=OPEN),
-    "CronWorkflowList": _list("CronWorkflow"),
+    "CronWorkflowList": _trimmable(_list("CronWorkflow")),
     "WorkflowEventBindingList": obj({"metadata": OPEN, "items": nullable(array(OPEN))},
                                     required=("metadata", "items")),
     "EventResponse": obj({}),
@@ -223,6 +233,26 @@ def _action(verb: str, *, body_required: bool = False) -> Operation:
                      body=f"Workflow{title}Request", body_required=body_required, answer="Workflow", errors=WRITE)
 
 
+def _template_operations(base: str, *, service: str, kind: str, body_key: str) -> tuple[Operation, ...]:
+    """Create, lint, list, get, update and delete of one stored kind, as Argo's template services."""
+    create, update = f"{body_key}CreateRequest", f"{body_key}UpdateRequest"
+    return (
+        Operation(method="POST", path=base, operation_id=f"{service}_Create{kind}", summary=f"Create a {kind}",
+                  body=create, answer=kind, errors=(400, 409, 413, 503)),
+        Operation(method="POST", path=f"{base}/lint", operation_id=f"{service}_Lint{kind}",
+                  summary=f"Validate a {kind}", body=create, answer=kind, errors=(400, 413, 503)),
+        Operation(method="GET", path=base, operation_id=f"{service}_List{kind}s", summary=f"List {kind}s",
+                  answer=f"{kind}List", errors=(400, 503),
+                  query=(LABELS, Param(name="namePattern", schema=STRING, description="name substring"), FIELDS)),
+        Operation(method="GET", path=f"{base}/{{name}}", operation_id=f"{service}_Get{kind}", summary=f"Get a {kind}",
+                  answer=kind, errors=READ),
+        Operation(method="PUT", path=f"{base}/{{name}}", operation_id=f"{service}_Update{kind}",
+                  summary=f"Replace a {kind}", body=update, answer=kind, errors=WRITE),
+        Operation(method="DELETE", path=f"{base}/{{name}}", operation_id=f"{service}_Delete{kind}",
+                  summary=f"Delete a {kind}", answer="DeleteResponse", errors=(404, 503)),
+    )
+
+
 OPERATIONS: Final[tuple[Operation, ...]] = (
     # workflows (gittrigger.http.argo)
     Operation(method="POST", path="/api/v1/workflows/{namespace}", operation_id="WorkflowService_CreateWorkflow",
@@ -245,6 +275,17 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               body="WorkflowSubmitRequest", answer="Workflow", errors=WRITE),
     *(_action(verb) for verb in ("retry", "resubmit", "stop", "terminate", "suspend", "resume")),
     _action("set", body_required=True),
+    # templates and cron workflows (gittrigger.http.templates)
+    *_template_operations("/api/v1/workflow-templates/{namespace}", service="WorkflowTemplateService",
+                          kind="WorkflowTemplate", body_key="Template"),
+    *_template_operations("/api/v1/cluster-workflow-templates", service="ClusterWorkflowTemplateService",
+                          kind="ClusterWorkflowTemplate", body_key="Template"),
+    *_template_operations("/api/v1/cron-workflows/{namespace}", service="CronWorkflowService",
+                          kind="CronWorkflow", body_key="CronWorkflow"),
+    *(Operation(method="PUT", path=f"/api/v1/cron-workflows/{{namespace}}/{{name}}/{verb}",
+                operation_id=f"CronWorkflowService_{verb.capitalize()}CronWorkflow",
+                summary=f"{verb.capitalize()} a CronWorkflow's schedule", body="", body_required=False,
+                answer="CronWorkflow", errors=(404, 413, 503)) for verb in ("suspend", "resume")),
     # streams (gittrigger.http.streams)
     Operation(method="GET", path="/api/v1/workflows/{namespace}/{name}/log",
               operation_id="WorkflowService_WorkflowLogs", summary="Log lines of a Workflow's pods",
@@ -277,6 +318,12 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               summary="Who the caller is", answer="GetUserInfoResponse"),
     Operation(method="GET", path=PATH, operation_id="gittrigger_OpenAPI", summary="This document",
               answer="OpenAPIDocument"),
+    # the artifact store pods use (gittrigger.http.artifacts): bearer is the pod's per-workflow token
+    Operation(method="PUT", path="/api/v1/gittrigger/artifacts/{key}", operation_id="gittrigger_PutArtifact",
+              summary="Store an artifact (a pod's output) under a key of its own workflow", body="ArtifactBytes",
+              body_required=False, answer="ArtifactStored", status=201, errors=(400, 413, 503)),
+    Operation(method="GET", path="/api/v1/gittrigger/artifacts/{key}", operation_id="gittrigger_GetArtifact",
+              summary="Read an artifact of the caller's workflow", answer="ArtifactBytes", errors=(400, 404, 503)),
     # the delivery audit API (gittrigger.http.events, installed with the webhooks)
     Operation(method="GET", path="/api/v1/gittrigger/events", operation_id="gittrigger_ListEvents",
               summary="Stored deliveries, newest first", answer="EventList", errors=(400, 503), query=(

@@ -172,7 +172,7 @@ def test_workflow_template_created_and_submitted_with_parameters(service: Workfl
 @pytest.mark.skipif(not served("POST", "/api/v1/cron-workflows/{namespace}"),
                     reason="the CronWorkflow API is not served yet")
 def test_cron_workflow_created_and_listed(service: WorkflowsService) -> None:
-    with CronWorkflow(name="hera-nightly", schedule="0 3 * * *", entrypoint="main", namespace=NS,
+    with CronWorkflow(name="hera-nightly", schedules=["0 3 * * *"], entrypoint="main", namespace=NS,
                       workflows_service=service) as cron:
         Container(name="main", image="busybox", command=["true"])
     assert cron.create().metadata.name == "hera-nightly"
