@@ -34,6 +34,7 @@ from gittrigger.http import keys
 from gittrigger.http.middlewares import STATUS, error_body
 from gittrigger.settings import AuthSettings
 from workflows.errors import ErrorCode, InvalidSpec
+from workflows.executors.podplan import ARTIFACTS_PATH
 from workflows.loading import load_documents
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -316,8 +317,8 @@ def _deny(code: ErrorCode, message: str) -> web.Response:
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """401 without a valid token, 403 when its role or namespaces do not cover the request."""
     access = access_for(request.app[keys.SETTINGS].auth)
-    if not access.enabled or not request.path.startswith("/api/"):
-        return await handler(request)
+    if not access.enabled or not request.path.startswith("/api/") or request.path.startswith(ARTIFACTS_PATH):
+        return await handler(request)  # pods' artifact calls carry their workflow's token, checked there
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else ""
     known = route.startswith("/api/")  # else the webhook catch-all or no route: any valid token, then a 404

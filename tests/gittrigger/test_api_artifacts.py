@@ -215,3 +215,16 @@ def test_app_has_the_store_under_the_data_dir(tmp_path: Path) -> None:
     store, tokens = artifacts.state_for(tmp_path)
     assert store.root == (tmp_path / "artifacts").absolute()
     assert tokens.secret_file == tmp_path / SECRET_FILE
+
+
+async def test_pods_reach_the_store_when_api_tokens_are_required(aiohttp_client: Any, parts: Parts,
+                                                                tmp_path: Path) -> None:
+    """API tokens guard /api/, but the artifact routes check the pod's own workflow token instead."""
+    uid = await workflow(parts, "wf")
+    settings = load_settings(env={"GITTRIGGER_DATA_DIR": str(tmp_path), "GITTRIGGER_ADMIN_TOKEN": "api-admin"})
+    client = await aiohttp_client(make_app(settings, engine=parts.engine, store=parts.store))
+    token = ArtifactTokens.in_data_dir(tmp_path).token_for(uid)
+    put = await client.put(API + "ns/wf/wf-1/out.tgz", data=b"bytes", headers=bearer(token))
+    assert put.status == 201, await put.text()
+    assert (await client.put(API + "ns/wf/wf-1/out.tgz", data=b"x", headers=bearer("api-admin"))).status == 401
+    assert (await client.get("/api/v1/workflows/ns", headers=bearer(token))).status == 401  # not an API token

@@ -152,3 +152,12 @@ def test_host_path_maps_through_the_innermost_bind(path: str, expected: str | No
     """Outputs are read from the host directory bound where the container wrote them."""
     binds = [TMP, Bind(source="/ws/v", target="/mnt/vol")]
     assert host_path(path, binds) == expected
+
+
+def test_a_new_mount_point_under_a_symlinked_directory_is_made_in_the_link_target() -> None:
+    """/bin links to usr/bin here (as /var/run links to /run on Debian): bwrap cannot put a tmpfs
+    on a symlink inside the new root, so the mount point goes where the link leads."""
+    ops = mounts(run(Bind(source="/ws/helper", target="/bin/helper/dir")))
+    assert ("--tmpfs", "/usr/bin") in ops
+    assert ("--bind", "/ws/helper", "/usr/bin/helper/dir") in ops
+    assert not any(op[-1].startswith("/bin") for op in ops)

@@ -130,7 +130,8 @@ def host_path(path: str, binds: Sequence[Bind]) -> str | None:
 
 def bwrap_argv(sandbox: Sandbox, command: Sequence[str], *, host: HostView, bwrap: str = "bwrap") -> list[str]:
     """The full argv running ``command`` inside ``sandbox``."""
-    binds = [dataclasses.replace(b, target=posixpath.normpath(b.target)) for b in sandbox.binds]
+    binds = [dataclasses.replace(b, target=_through_links(posixpath.normpath(b.target), host))
+             for b in sandbox.binds]
     targets = {b.target for b in binds}
     tmpfs_dirs: set[str] = set()
     rebuild_root = False
@@ -172,6 +173,29 @@ def bwrap_argv(sandbox: Sandbox, command: Sequence[str], *, host: HostView, bwra
         argv += args
     argv += ["--chdir", sandbox.chdir, "--", *command]
     return argv
+
+
+def _through_links(path: str, host: HostView) -> str:
+    """``path`` with its existing symlinked ancestors resolved (``/var/run/x`` -> ``/run/x`` where
+    /var/run links to /run): bwrap cannot mount over a symlink inside the new root."""
+    anchor = _nearest_existing(path, host)
+    if anchor == path or anchor == "/":
+        return path  # a bind onto an existing path binds what it resolves to anyway
+    real = _resolve(anchor, host, depth=0)
+    return path if real == anchor else posixpath.join(real, posixpath.relpath(path, anchor))
+
+
+def _resolve(path: str, host: HostView, *, depth: int) -> str:
+    current = "/"
+    for part in path.strip("/").split("/"):
+        if not part:
+            continue
+        following = posixpath.join(current, part)
+        if depth < 40 and dict(host.children(current)).get(part) == "symlink":
+            target = host.readlink(following)
+            following = _resolve(posixpath.normpath(posixpath.join(current, target)), host, depth=depth + 1)
+        current = following
+    return current
 
 
 def _nearest_existing(path: str, host: HostView) -> str:

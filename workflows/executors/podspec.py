@@ -13,7 +13,6 @@ nothing here reads a clock or randomness, so a re-created Pod is identical.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import Any, Final
 
 from workflows.errors import InvalidSpec
 from workflows.executors.base import Container, PodRequest, VolumeMount
+from workflows.executors.podplan import outputs_env, plan_for
 from workflows.loading import load_documents
 from workflows.model.durations import parse_duration
 from workflows.model.ids import fnv32a
@@ -385,16 +385,13 @@ def _helper(name: str, *, plan: str, config: PodConfig) -> dict[str, Any]:
 
 
 def _outputs_env(pod: PodRequest) -> str:
-    """``GITTRIGGER_OUTPUTS``: ``<index>=<path>`` joined by ``:``, output parameters then artifacts."""
-    paths = [p.path for p in pod.output_parameters] + [a.path for a in pod.output_artifacts]
-    return ":".join(f"{i}={path}" for i, path in enumerate(paths))
+    """``GITTRIGGER_OUTPUTS`` for the emissary: the plan's output indexes and paths (podplan escapes)."""
+    return outputs_env(plan_for(pod, server_url=""))
 
 
 def _plan_env(pod: PodRequest, *, server_url: str) -> str:
     """``GITTRIGGER_POD``: what the init and wait helpers do (shape owned by podplan)."""
-    # TODO(podplan): return plan_for(pod, server_url=server_url).to_env() once podplan.py lands.
-    return json.dumps({"pod": pod.pod_name, "serverURL": server_url, "resultContainer": pod.result_container},
-                      sort_keys=True, separators=(",", ":"))
+    return plan_for(pod, server_url=server_url).to_env()
 
 
 # -- pod level -----------------------------------------------------------------------------
