@@ -36,7 +36,14 @@ from typing import Any, Final
 from aiohttp import web
 
 from tests.kube.kubelet import ContainerLog, Kubelet, now_rfc3339
-from tests.kube.selectors import FieldSelector, LabelSelector, SelectorError, pick_node, validate_pod
+from tests.kube.selectors import (
+    FieldSelector,
+    LabelSelector,
+    SelectorError,
+    pick_node,
+    schema_problems,
+    validate_pod,
+)
 
 Obj = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -99,8 +106,12 @@ class FakeKube:
         isolate: bool | None = None,
         history_limit: int = 100_000,
         bookmark_seconds: float = 60.0,
+        schema_check: bool = True,
     ) -> None:
         self.latency_seconds = latency_seconds
+        # Every object created is checked against the real Kubernetes schema (kubernetes-validate,
+        # strict), as the issue asks of every manifest the tests produce; a bench may turn it off.
+        self.schema_check = schema_check
         self.nodes = tuple(nodes)
         self.requests: Counter[tuple[str, str]] = Counter()  # (verb, resource), e.g. ("watch", "pods")
         self.bookmark_seconds = bookmark_seconds
@@ -387,6 +398,8 @@ class FakeKube:
             )
         kind = _KINDS[resource]
         problems = validate_pod(body, name=meta.get("name")) if resource == PODS else validate_meta(meta)
+        if not problems and self.schema_check:
+            problems = schema_problems(body, kind=kind)
         if problems:
             return invalid_response(kind, str(meta.get("name", "")), problems)
         if (resource, ns, meta["name"]) in self._objects:

@@ -170,6 +170,22 @@ def pick_node(spec: Mapping[str, Any], *, nodes: Iterable[str], load: Mapping[An
     return min(fitting, key=lambda name: (load.get(name, 0), nodes.index(name))), ""
 
 
+K8S_SCHEMA_VERSION = "1.33.0"
+
+
+def schema_problems(body: Mapping[str, Any], *, kind: str) -> list[Problem]:
+    """What kubernetes-validate (strict: unknown fields are errors) finds wrong with a manifest."""
+    import kubernetes_validate  # type: ignore[import-untyped]
+
+    manifest = {"apiVersion": "v1", "kind": kind, **{k: v for k, v in body.items() if k != "status"}}
+    try:
+        kubernetes_validate.validate(manifest, K8S_SCHEMA_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as e:
+        path = ".".join(str(p) for p in getattr(e, "path", ())) or "spec"
+        return [("FieldValueInvalid", path, f"schema {K8S_SCHEMA_VERSION}: {e.message}")]
+    return []
+
+
 def validate_pod(body: Mapping[str, Any], *, name: str | None) -> list[Problem]:
     """The checks of the API server's Pod validation that a broken manifest of ours would hit."""
     problems: list[Problem] = []

@@ -437,3 +437,13 @@ async def test_our_podspec_pods_are_accepted_and_honour_avoid_hosts(fake: FakeKu
     await v1.create_namespaced_pod(NS, manifest)
     await asyncio.sleep(0)
     assert (await v1.read_namespaced_pod(manifest["metadata"]["name"], NS)).spec.node_name == "node-b"
+
+
+async def test_created_objects_are_checked_against_the_kubernetes_schema(kube_client: Any) -> None:
+    """Every Pod the tests create passes kubernetes-validate (strict): an unknown field is a 422."""
+    v1 = client.CoreV1Api(kube_client)
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "typo"},
+            "spec": {"containers": [{"name": "main", "image": "busybox", "comand": ["true"]}]}}
+    with pytest.raises(client.ApiException) as caught:
+        await v1.create_namespaced_pod("default", body)
+    assert caught.value.status == 422 and "comand" in str(caught.value.body)

@@ -288,7 +288,7 @@ async def test_node_affinity_and_selector(fake_kube: FakeKube, v1: client.CoreV1
 
 async def test_readiness_probe_sets_ready(v1: client.CoreV1Api) -> None:
     """An exec readinessProbe (run in the container's sandbox) turns Ready True once it passes."""
-    probe = {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 0.05}
+    probe = {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 1}  # an integer, as the schema says
     main = sh("main", "sleep 0.2; touch /tmp/ready; while true; do sleep 0.05; done", readinessProbe=probe)
     seen: list[Raw] = []
     await v1.create_namespaced_pod(NS, pod("daemon", main))
