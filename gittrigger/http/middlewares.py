@@ -8,6 +8,7 @@ shape, ``{"code": <grpc code>, "message": ...}``, so Argo's CLI and UI understan
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,9 @@ from workflows.errors import ErrorCode, WorkflowError
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 _SAFE_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Request ids: a random prefix per process and a counter (unique without a urandom call per request).
+_ID_PREFIX: Final = uuid.uuid4().hex[:16]
+_ID_COUNTER: Final = itertools.count(1)
 
 # ErrorCode -> (HTTP status, gRPC code), as Argo's server maps gRPC errors through grpc-gateway.
 STATUS: Final[dict[ErrorCode, tuple[int, int]]] = {
@@ -47,7 +51,7 @@ def error_body(*, grpc_code: int, message: str) -> dict[str, object]:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind ``request_id`` (the client's, if sane, else a new one) for every log line of the request."""
     sent = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = sent if _SAFE_ID.match(sent) else uuid.uuid4().hex
+    request_id = sent if _SAFE_ID.match(sent) else f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
     with structlog.contextvars.bound_contextvars(request_id=request_id):
         try:
             response = await handler(request)
