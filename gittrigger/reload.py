@@ -59,6 +59,10 @@ class SensorSink(Protocol):
     def replace_sensors(self, sensors: Sequence[Sensor]) -> None: ...
 
 
+class StatusSink(Protocol):
+    def replace_sources(self, sources: Sequence[Mapping[str, Any]]) -> None: ...
+
+
 class SourceLoops(Protocol):
     """The calendar tickers and git pollers: restart those whose EventSource changed."""
 
@@ -200,9 +204,11 @@ class Reloader:
         dispatcher: SensorSink,
         loops: SourceLoops | None = None,
         configmaps: ConfigMaps | None = None,
+        statuses: StatusSink | None = None,
         max_bytes: int = MAX_BYTES,
     ) -> None:
         self._configmaps = configmaps
+        self._statuses = statuses
         self._paths = list(paths)
         self._namespace = namespace
         self._secrets = secrets
@@ -235,6 +241,8 @@ class Reloader:
             if self._configmaps is not None:
                 self._configmaps.replace(config.configmaps)
             self._registry.replace(config.registry)
+            if self._statuses is not None:
+                self._statuses.replace_sources(config.event_sources)
             self._dispatcher.replace_sensors(config.sensors)
             restarted = self._loops.update(config.event_sources) if self._loops is not None else 0
             log.info("manifests reloaded", paths=[str(p) for p in self._paths], endpoints=len(config.registry),

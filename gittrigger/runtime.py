@@ -140,6 +140,7 @@ async def serve(settings: Settings, *, watch_config: bool = False) -> None:
                     paths=paths, namespace=settings.engine.namespace, secrets=triggers.secrets,
                     store=parts.store, templates=parts.templates, registry=triggers.registry,
                     dispatcher=triggers.dispatcher, loops=triggers.loops, configmaps=parts.configmaps,
+                    statuses=triggers.statuses,
                     max_bytes=limit)
                 background: set[asyncio.Task[Any]] = set()
 

@@ -48,13 +48,20 @@ class CommitStatuses:
         self._reporter = reporter
         self._link = link
         self._specs: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self.replace_sources(sources)
+
+    def replace_sources(self, sources: Sequence[Mapping[str, Any]]) -> None:
+        """Report for these EventSources from now on (their status API settings and tokens); a reload
+        calls it, so a changed ``apiToken`` or a new source needs no restart."""
+        specs: dict[tuple[str, str], Mapping[str, Any]] = {}
         for raw in sources:
             name = str((raw.get("metadata") or {}).get("name", ""))
             for kind, events_spec in (raw.get("spec") or {}).items():
                 if kind in _HOSTS and isinstance(events_spec, Mapping):
                     for event_name, spec in events_spec.items():
                         if isinstance(spec, Mapping):
-                            self._specs[(name, str(event_name))] = spec
+                            specs[(name, str(event_name))] = spec
+        self._specs = specs
 
     async def __call__(self, namespace: str, name: str, phase: str, workflow: Mapping[str, Any]) -> None:
         labels = (workflow.get("metadata") or {}).get("labels") or {}

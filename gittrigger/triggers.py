@@ -89,6 +89,7 @@ class Triggers:
     dispatcher: Dispatcher
     loops: SourceLoops
     secrets: FileSecrets
+    statuses: CommitStatuses
 
 
 class SourceLoops:
@@ -166,9 +167,10 @@ async def start_triggers(
     webhooks.setup(app, registry=registry, log=event_log, notify=dispatcher.notify)
     reporter = StatusReporter()
     base = f"http://{settings.server.host}:{settings.server.port}"
-    engine.add_phase_listener(CommitStatuses(
+    statuses = CommitStatuses(
         events=event_log, sources=sources, secrets=secrets, reporter=reporter,
-        link=lambda namespace, name: f"{base}/workflows/{namespace}/{name}"))
+        link=lambda namespace, name: f"{base}/workflows/{namespace}/{name}")
+    engine.add_phase_listener(statuses)
 
     async def emit(parts: EventParts, *, kind: str, source: str, name: str) -> None:
         event = Event.from_argo(parts.context, parts.data, event_source_name=source, event_name=name)
@@ -198,7 +200,8 @@ async def start_triggers(
     try:
         yield Triggers(endpoints=len(registry), sensors=len(sensors),
                        calendars=loops.count(CalendarTicker), pollers=loops.count(GitPoller),
-                       registry=registry, dispatcher=dispatcher, loops=loops, secrets=secrets)
+                       registry=registry, dispatcher=dispatcher, loops=loops, secrets=secrets,
+                       statuses=statuses)
     finally:
         stopping = loops.stop_all()
         await dispatcher.close()

@@ -261,16 +261,27 @@ async def test_a_reload_swaps_in_configmaps_and_stores_bindings(tmp_path: Path) 
     (tmp_path / "b.yaml").write_text(
         "kind: WorkflowEventBinding\nmetadata: {name: on-event}\n"
         "spec: {event: {selector: 'true'}, submit: {workflowTemplateRef: {name: say}}}\n")
-    store, configmaps = MemoryStore(), ConfigMaps()
+    (tmp_path / "h.yaml").write_text(HOOK)
+    store, configmaps, statuses = MemoryStore(), ConfigMaps(), Statuses()
     reloader = Reloader(paths=[tmp_path], namespace="ns", secrets=NoSecrets(), store=store,
-                        templates=DictTemplateGetter(), registry=EventSourceRegistry.from_manifests([], secrets=NoSecrets()),
-                        dispatcher=NoSensors(), configmaps=configmaps)
+                        templates=DictTemplateGetter(),
+                        registry=EventSourceRegistry.from_manifests([], secrets=NoSecrets()),
+                        dispatcher=NoSensors(), configmaps=configmaps, statuses=statuses)
     assert await reloader.reload()
     assert configmaps.limit("ns", "limits", "builds") == 3
+    assert [s["metadata"]["name"] for s in statuses.sources] == ["hooks"]  # commit statuses follow reloads
     assert [b["metadata"]["name"] for b in await store.list_objects("WorkflowEventBinding", "ns")] == ["on-event"]
     (tmp_path / "cm.yaml").write_text("kind: ConfigMap\nmetadata: {}\n")
     assert not await reloader.reload()  # refused: the running sizes stay
     assert configmaps.limit("ns", "limits", "builds") == 3
+
+
+class Statuses:
+    def __init__(self) -> None:
+        self.sources: list[Any] = []
+
+    def replace_sources(self, sources: Any) -> None:
+        self.sources = list(sources)
 
 
 class NoSensors:
