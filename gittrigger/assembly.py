@@ -78,6 +78,8 @@ async def kubernetes_executor(settings: Settings, *, logs: LogSink) -> Kubernete
         grace_period_seconds=settings.executor.grace_period_seconds,
         qps=kube.qps,
         burst=kube.burst,
+        default_resources={kind: dict(pairs) for kind, pairs in
+                           (("requests", kube.default_requests), ("limits", kube.default_limits)) if pairs},
     )
     tokens = ArtifactTokens.in_data_dir(settings.store.data_dir)
     return await KubernetesExecutor.connect(

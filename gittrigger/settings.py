@@ -14,6 +14,7 @@ typo never passes silently; unknown ``GITTRIGGER_*`` variables are ignored, as o
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -96,6 +97,8 @@ class KubernetesSettings:
     qps: float = 20.0
     burst: int = 40
     server_url: str | None = None  # how pods reach this server (artifacts); None: derived from the pod IP
+    default_requests: tuple[tuple[str, str], ...] = ()  # e.g. cpu=100m,memory=128Mi for containers without
+    default_limits: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,6 +222,25 @@ def _positive(value: Any) -> float:
     return number
 
 
+def _resource_list(value: Any) -> tuple[tuple[str, str], ...]:
+    """``cpu=100m,memory=128Mi`` (or a mapping in the file) -> ((name, quantity), ...)."""
+    if isinstance(value, dict):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    elif isinstance(value, str):
+        pairs = []
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, sep, quantity = part.partition("=")
+            if not sep:
+                raise ValueError(f"must be name=quantity pairs like cpu=100m,memory=128Mi, got {value!r}")
+            pairs.append((name.strip(), quantity.strip()))
+    else:
+        raise ValueError(f"must be a mapping or name=quantity pairs, got {value!r}")
+    for name, quantity in pairs:
+        if not re.fullmatch(r"[A-Za-z0-9./-]+", name) or not re.fullmatch(r"[0-9.]+[A-Za-z]*", quantity):
+            raise ValueError(f"{name}={quantity} is not a resource name and a quantity")
+    return tuple(pairs)
+
+
 POD_GC_STRATEGIES: Final = ("OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess", "Never")
 
 
@@ -276,6 +298,8 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
         "qps": _Field("GITTRIGGER_KUBE_QPS", _positive),
         "burst": _Field("GITTRIGGER_KUBE_BURST", _int_range(1, 10000)),
         "server_url": _Field("GITTRIGGER_SERVER_URL", _text),
+        "default_requests": _Field("GITTRIGGER_KUBE_DEFAULT_REQUESTS", _resource_list),
+        "default_limits": _Field("GITTRIGGER_KUBE_DEFAULT_LIMITS", _resource_list),
     },
     "log": {
         "level": _Field("GITTRIGGER_LOG_LEVEL", _choice(*LOG_LEVELS)),

@@ -122,3 +122,17 @@ def test_a_bad_admin_token_is_refused_without_showing_it(tmp_path: Path) -> None
     with pytest.raises(InvalidSpec) as caught:
         load_settings(file=file, env={})
     assert "auth.admin_token" in str(caught.value) and "987654321" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("cpu=100m,memory=128Mi", (("cpu", "100m"), ("memory", "128Mi"))),
+    ("", ()),
+])
+def test_kubernetes_default_requests(value: str, expected: tuple[tuple[str, str], ...]) -> None:
+    settings = load_settings(env={"GITTRIGGER_KUBE_DEFAULT_REQUESTS": value} if value else {})
+    assert settings.kubernetes.default_requests == expected
+
+
+def test_bad_default_resources_name_the_variable() -> None:
+    with pytest.raises(InvalidSpec, match="GITTRIGGER_KUBE_DEFAULT_LIMITS"):
+        load_settings(env={"GITTRIGGER_KUBE_DEFAULT_LIMITS": "cpu"})

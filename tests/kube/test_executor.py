@@ -285,6 +285,7 @@ async def make(make_fake_kube: MakeFakeKube) -> AsyncIterator[Make]:
             fake = await make_fake_kube(kubelet=False)
         api = api_client_for(fake)
         options.setdefault("pod_gc", gc.Policy(strategy="Never"))
+        options.setdefault("pod_gc_floor_seconds", 0.0)  # tests watch deletions happen; the floor has its own
         sink = Sink()
         executor = KubernetesExecutor(api, options=KubeOptions(helper_image="gittrigger:test",
                                                                server_url="http://127.0.0.1:1", **options), logs=sink)
@@ -507,6 +508,22 @@ async def test_pod_gc_on_success_keeps_failed_pods(make: Make) -> None:
             break
         await asyncio.sleep(0.01)
     assert fake.pod(NS, "ok") is None and fake.pod(NS, "bad") is not None
+
+
+async def test_a_finished_pod_outlives_the_gc_floor(make: Make) -> None:
+    """OnPodCompletion deletes a pod only after the floor: the engine stores the node first, so a
+    crash in between can never make a restarted server run the pod again."""
+    fake, ex, _ = await make(pod_gc=gc.Policy(strategy="OnPodCompletion"), pod_gc_floor_seconds=0.3)
+    task = run_soon(ex, request("ok"))
+    await play_success(fake, "ok")
+    assert (await task).phase is NodePhase.SUCCEEDED
+    await asyncio.sleep(0.1)
+    assert fake.pod(NS, "ok") is not None
+    for _ in range(100):
+        if fake.pod(NS, "ok") is None:
+            break
+        await asyncio.sleep(0.02)
+    assert fake.pod(NS, "ok") is None
 
 
 async def test_workflow_gc_deletes_the_workflows_pods_when_it_finishes(make: Make) -> None:

@@ -80,6 +80,8 @@ class KubeOptions:
     qps: float = 20.0
     burst: int = 40
     images: Mapping[str, ImageCommand] = field(default_factory=_no_images)
+    default_resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    pod_gc_floor_seconds: float = 5.0  # a finished pod outlives the engine's write of its result
 
 
 async def api_client(*, kubeconfig: Path | None = None, context: str | None = None) -> client.ApiClient:
@@ -282,7 +284,8 @@ class KubernetesExecutor:
         o = self._options
         return PodConfig(helper_image=o.helper_image, server_url=o.server_url, artifact_token=self._artifact_token(pod),
                          namespace=namespace, service_account=o.service_account,
-                         image_pull_secrets=o.image_pull_secrets, images=o.images)
+                         image_pull_secrets=o.image_pull_secrets, images=o.images,
+                         default_resources=o.default_resources)
 
     async def _attempt(self, pod: PodRequest, *, namespace: str, on_ready: Callable[[str], None],
                        log: Any) -> PodResult:
@@ -297,7 +300,10 @@ class KubernetesExecutor:
             log.warning("pod lost to the kubernetes API", error=str(e))
             return PodResult(phase=NodePhase.ERROR, message=f"kubernetes: {e}", finished_at=_now())
         if gc.delete_when_pod_done(policy, succeeded=result.phase is NodePhase.SUCCEEDED):
-            self._delete_later((namespace, pod.pod_name), delay=policy.delete_delay_seconds)
+            # Not before the engine has surely stored the node's result: a pod deleted first and a
+            # crash in between would make a restarted server create (and run) it again.
+            delay = max(policy.delete_delay_seconds, self._options.pod_gc_floor_seconds)
+            self._delete_later((namespace, pod.pod_name), delay=delay)
         log.debug("pod finished", phase=result.phase.value, exit_code=result.exit_code)
         return result
 
