@@ -42,7 +42,7 @@ from typing import Any, Final, Literal, Protocol
 
 from workflows.executors import processes
 from workflows.executors.base import Probe
-from workflows.executors.isolation import Bind, OsHost, Sandbox, bwrap_argv, bwrap_path, host_path
+from workflows.executors.isolation import Bind, OsHost, Sandbox, bwrap_argv, bwrap_path, host_path, is_under
 from workflows.executors.local import bwrap_works
 from workflows.executors.pods import image_entrypoint
 from workflows.executors.probes import wait_until_ready
@@ -52,6 +52,7 @@ Kind = Literal["init", "sidecar", "main"]
 
 POD_IP: Final = "127.0.0.1"
 HELPER_EMISSARY: Final = "/usr/local/bin/gittrigger-emissary"
+_CHECKOUT: Final = Path(__file__).resolve().parents[2]  # the project (gittrigger is installed editable)
 HELPER_COMMAND: Final = "/usr/local/bin/gittrigger"
 DEFAULT_GRACE: Final = 30.0
 DEADLINE_MESSAGE: Final = "Pod was active on the node longer than the specified deadline"
@@ -530,6 +531,11 @@ class Kubelet:
         binds = [Bind(source=str(tmp), target="/tmp"), *self._volume_binds(worker, c)]
         if helper:  # the image's tools: `gittrigger` on PATH (this interpreter), the emissary
             binds.append(Bind(source=str(self._gittrigger_wrapper()), target=HELPER_COMMAND, writable=False))
+            # This interpreter and checkout stay visible where the sandbox's private /tmp hides them
+            # (a clone under /tmp, as CI may make one).
+            for own in sorted({sys.prefix, str(_CHECKOUT)}):
+                if is_under(own, "/tmp"):
+                    binds.append(Bind(source=own, target=own, writable=False))
             if self.emissary is not None:
                 binds.append(Bind(source=str(self.emissary), target=HELPER_EMISSARY, writable=False))
         if working_dir != "/" and host_path(working_dir, binds) is None and not os.path.isdir(working_dir):

@@ -442,7 +442,7 @@ async def test_our_podspec_pods_are_accepted_and_honour_avoid_hosts(fake: FakeKu
 async def test_created_objects_are_checked_against_the_kubernetes_schema(kube_client: Any) -> None:
     """Every Pod the tests create passes kubernetes-validate (strict): an unknown field is a 422."""
     v1 = client.CoreV1Api(kube_client)
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "typo"},
+    body: Any = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "typo"},
             "spec": {"containers": [{"name": "main", "image": "busybox", "comand": ["true"]}]}}
     with pytest.raises(client.ApiException) as caught:
         await v1.create_namespaced_pod("default", body)
