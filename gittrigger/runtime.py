@@ -15,7 +15,7 @@ import contextlib
 import ipaddress
 import signal
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,13 +27,11 @@ from gittrigger.cronworkflows import run_cron_workflows
 from gittrigger.http.app import make_app
 from gittrigger.http.auth import access_for
 from gittrigger.http.templates import CRON_SCHEDULER
-from gittrigger.reload import Reloader, store_manifest
+from gittrigger.reload import Reloader, build_configuration, store_manifest
+from gittrigger.repos import FileSecrets, SecretResolver
 from gittrigger.settings import Settings
 from gittrigger.triggers import start_triggers
-from workflows import eventbindings
-from workflows.configmaps import KIND as CONFIG_MAP
-from workflows.configmaps import check_manifest
-from workflows.errors import InvalidSpec
+from workflows.errors import InvalidSpec, NotFound
 from workflows.loading import MAX_BYTES, load_paths, parse_sourced
 from workflows.model.spec import ObjectKind
 
@@ -74,38 +72,29 @@ def check_host(settings: Settings) -> None:
 
 
 async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
-                         max_bytes: int = MAX_BYTES) -> Counter[str]:
-    """Store the (Cluster)WorkflowTemplates, CronWorkflows and WorkflowEventBindings found; count every kind seen.
+                         max_bytes: int = MAX_BYTES, secrets: SecretResolver | None = None) -> Counter[str]:
+    """Validate every manifest as a reload does (:func:`gittrigger.reload.build_configuration`), then
+    store the (Cluster)WorkflowTemplates, CronWorkflows and WorkflowEventBindings, make the templates
+    resolvable and the ConfigMaps size semaphores; count every kind seen.
 
     Invalid documents raise (InvalidSpec naming the file): a server must not start half-configured.
     """
-    counts: Counter[str] = Counter()
-    configmaps: list[Mapping[str, Any]] = []
-    for source, raw in load_paths(paths, max_bytes=max_bytes):
-        kind = str(raw.get("kind") or "")
-        counts[kind or "(no kind)"] += 1
-        if kind == CONFIG_MAP:
-            configmaps.append(check_manifest(raw, source=source))
-            continue
-        if kind == eventbindings.KIND:
-            try:
-                binding = eventbindings.parse_binding(raw, namespace=namespace)
-            except InvalidSpec as e:
-                raise InvalidSpec(f"{source}: {e.path}", e.message) from None
-            await parts.store.put_object(kind, {**raw, "metadata": {**raw["metadata"], "namespace": binding.namespace}})
-            continue
-        if kind not in STORED_KINDS:
-            continue
-        parsed = parse_sourced(source, raw)
-        if not parsed.metadata.name:
-            raise InvalidSpec(f"{source}: metadata.name", f"is required for a {kind} loaded at start")
-        if kind != ObjectKind.CLUSTER_WORKFLOW_TEMPLATE.value:
-            raw = {**raw, "metadata": {"namespace": namespace, **raw["metadata"]}}
+    config = await asyncio.to_thread(
+        build_configuration, paths, namespace=namespace, secrets=secrets or _NoSecrets(), known=parts.templates,
+        max_bytes=max_bytes)
+    for source, kind, raw in config.stored:
         stored = await store_manifest(parts.store, kind, raw)
         if kind in TEMPLATE_KINDS:
             parts.templates.add(parse_sourced(source, stored))
-    parts.configmaps.replace(configmaps)
-    return counts
+    parts.configmaps.replace(config.configmaps)
+    return Counter(config.counts)
+
+
+class _NoSecrets:
+    """For loading without a secrets dir (tests): every reference is missing."""
+
+    def resolve(self, name: str, key: str) -> bytes:
+        raise NotFound("secret", f"{name}/{key}")
 
 
 async def serve(settings: Settings, *, watch_config: bool = False) -> None:
@@ -124,7 +113,8 @@ async def serve(settings: Settings, *, watch_config: bool = False) -> None:
             paths = manifest_paths(settings)
             # Templates first: resumed runs may reference them.
             counts = await load_manifests(parts, paths, namespace=settings.engine.namespace,
-                                          max_bytes=settings.sources.max_manifest_bytes)
+                                          max_bytes=settings.sources.max_manifest_bytes,
+                                          secrets=FileSecrets(settings.sources.secrets_dir))
             resumed = await parts.engine.resume_all()
             log.info("manifests loaded", paths=[str(p) for p in paths], resumed=resumed,
                      **{kind: counts[kind] for kind in sorted(counts)})
