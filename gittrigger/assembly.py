@@ -27,6 +27,7 @@ from workflows.executors.base import LogSink
 from workflows.executors.kube.gc import Policy
 from workflows.executors.kubernetes import KubeOptions, KubernetesExecutor
 from workflows.executors.local import LocalExecutor
+from workflows.executors.podspec import ImageCommand
 from workflows.loading import MAX_BYTES, load_paths, parse_sourced
 from workflows.model import wire
 from workflows.model.spec import ObjectKind, Workflow
@@ -78,6 +79,7 @@ async def kubernetes_executor(settings: Settings, *, logs: LogSink) -> Kubernete
         grace_period_seconds=settings.executor.grace_period_seconds,
         qps=kube.qps,
         burst=kube.burst,
+        images={image: ImageCommand(entrypoint=entrypoint, cmd=cmd) for image, entrypoint, cmd in kube.images},
         default_resources={kind: dict(pairs) for kind, pairs in
                            (("requests", kube.default_requests), ("limits", kube.default_limits)) if pairs},
     )

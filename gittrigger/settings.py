@@ -13,6 +13,7 @@ typo never passes silently; unknown ``GITTRIGGER_*`` variables are ignored, as o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -97,6 +98,8 @@ class KubernetesSettings:
     qps: float = 20.0
     burst: int = 40
     server_url: str | None = None  # how pods reach this server (artifacts); None: derived from the pod IP
+    # Argo's `images` config: the ENTRYPOINT/CMD of images used without a command (no registry lookup)
+    images: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
     default_requests: tuple[tuple[str, str], ...] = ()  # e.g. cpu=100m,memory=128Mi for containers without
     default_limits: tuple[tuple[str, str], ...] = ()
 
@@ -241,6 +244,31 @@ def _resource_list(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _images(value: Any) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    """``{image: {entrypoint: [...], cmd: [...]}}`` (Argo's ``images``; JSON text in the environment)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise ValueError(f"must be a JSON object of image -> {{entrypoint, cmd}}: {e}") from None
+    if not isinstance(value, dict):
+        raise ValueError("must map image names to {entrypoint: [...], cmd: [...]}")
+    out = []
+    for image, spec in value.items():
+        if not isinstance(spec, dict) or not set(spec) <= {"entrypoint", "cmd"}:
+            raise ValueError(f"{image}: must be {{entrypoint: [...], cmd: [...]}}")
+        parts = []
+        for name in ("entrypoint", "cmd"):
+            items = spec.get(name) or []
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ValueError(f"{image}.{name}: must be a list of strings")
+            parts.append(tuple(items))
+        if not parts[0] and not parts[1]:
+            raise ValueError(f"{image}: needs an entrypoint or a cmd")
+        out.append((str(image), parts[0], parts[1]))
+    return tuple(out)
+
+
 POD_GC_STRATEGIES: Final = ("OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess", "Never")
 
 
@@ -298,6 +326,7 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
         "qps": _Field("GITTRIGGER_KUBE_QPS", _positive),
         "burst": _Field("GITTRIGGER_KUBE_BURST", _int_range(1, 10000)),
         "server_url": _Field("GITTRIGGER_SERVER_URL", _text),
+        "images": _Field("GITTRIGGER_KUBE_IMAGES", _images),
         "default_requests": _Field("GITTRIGGER_KUBE_DEFAULT_REQUESTS", _resource_list),
         "default_limits": _Field("GITTRIGGER_KUBE_DEFAULT_LIMITS", _resource_list),
     },

@@ -136,3 +136,14 @@ def test_kubernetes_default_requests(value: str, expected: tuple[tuple[str, str]
 def test_bad_default_resources_name_the_variable() -> None:
     with pytest.raises(InvalidSpec, match="GITTRIGGER_KUBE_DEFAULT_LIMITS"):
         load_settings(env={"GITTRIGGER_KUBE_DEFAULT_LIMITS": "cpu"})
+
+
+def test_kubernetes_images_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    """Argo's `images` config: the command of images a workflow runs without one."""
+    file = tmp_path / "settings.yaml"
+    file.write_text("kubernetes:\n  images:\n    argoproj/argosay:v2: {entrypoint: [/argosay]}\n")
+    assert load_settings(file=file, env={}).kubernetes.images == (("argoproj/argosay:v2", ("/argosay",), ()),)
+    env = {"GITTRIGGER_KUBE_IMAGES": '{"nginx:1.13": {"cmd": ["nginx", "-g", "daemon off;"]}}'}
+    assert load_settings(env=env).kubernetes.images == (("nginx:1.13", (), ("nginx", "-g", "daemon off;")),)
+    with pytest.raises(InvalidSpec, match="GITTRIGGER_KUBE_IMAGES"):
+        load_settings(env={"GITTRIGGER_KUBE_IMAGES": '{"x": {"command": ["a"]}}'})
