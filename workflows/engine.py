@@ -95,6 +95,7 @@ class _RunState:
     deferred: list[Observation] = field(default_factory=list)  # for the next pass (see Engine._defer)
     deferred_timer: asyncio.TimerHandle | None = None
     persisted: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first write (see started)
+    first_written: RawObject | None = None  # what that first write stored
 
 
 class Engine:
@@ -260,6 +261,11 @@ class Engine:
                 persisted.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await persisted
+        if state is not None and state.first_written is not None:
+            # That first state itself: a quick run may be over by the time the store is read again,
+            # and the answer to a create or retry is the run as it started (Argo's, too).
+            first: RawObject = _json_copy(state.first_written)
+            return first
         return await self._store.get(namespace, name)
 
     async def current(self, namespace: str, name: str) -> RawObject:
@@ -637,7 +643,9 @@ class Engine:
                 await asyncio.sleep(0.5)
                 continue
             state.raw["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"]
-            state.persisted.set()
+            if not state.persisted.is_set():
+                state.first_written = _json_copy(stored)
+                state.persisted.set()
 
     async def _flush(self, state: _RunState) -> None:
         state.flush_now.set()
