@@ -204,13 +204,14 @@ def parse_list_query(query: Mapping[str, str], *, namespace: str) -> ListQuery:
                      continue_token=query.get("listOptions.continue") or None)
 
 
-def clean_fields(value: Any, fields: str) -> Any:
+def clean_fields(value: Any, fields: str, *, prefix: str = "") -> Any:
     """Argo's ``fields`` filter: keep only the listed dotted paths (and what leads to them), or with a
-    leading ``-`` drop them; lists are looked through (``items.metadata.name`` applies to each item)."""
+    leading ``-`` drop them; lists are looked through (``items.metadata.name`` applies to each item).
+    ``prefix`` is what the paths name above ``value`` (a watch frame's ``result.object.``)."""
     if not fields:
         return value
     exclude = fields.startswith("-")
-    wanted = {f.strip().lstrip("-") for f in fields.split(",") if f.strip()}
+    wanted = {f.strip().lstrip("-").removeprefix(prefix) for f in fields.split(",") if f.strip()}
     parents = {w[:i] for w in wanted for i, ch in enumerate(w) if ch == "."}
 
     def walk(v: Any, path: str) -> Any:

@@ -29,6 +29,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from gittrigger.http import keys
+from gittrigger.http.argo import clean_fields
 from gittrigger.http.middlewares import INTERNAL, STATUS, error_body
 from workflows.errors import InvalidSpec, NotFound, Unavailable, WorkflowError
 from workflows.executors.base import LogLine
@@ -199,31 +200,6 @@ def tail_per_pod(lines: Sequence[tuple[int, LogLine]], tail: int) -> list[tuple[
             kept.append(item)
     kept.reverse()
     return kept
-
-
-def clean_fields(obj: Any, fields: str, *, prefix: str) -> Any:
-    """Argo's ``fields`` cleaner: keep (or with a leading ``-`` drop) the dotted paths listed."""
-    exclude = fields.startswith("-")
-    wanted = {f.removeprefix(prefix) for f in fields.lstrip("-").split(",") if f}
-
-    def clean(path: str, item: Any) -> None:
-        if isinstance(item, dict):
-            for key in list(item):
-                here = f"{path}.{key}" if path else key
-                exact = here in wanted
-                on_the_way = exact or any(w.startswith(here) for w in wanted)
-                if (exclude and not exact) or (not exclude and on_the_way):
-                    if not exact:
-                        clean(here, item[key])
-                else:
-                    del item[key]
-        elif isinstance(item, list):
-            for element in item:
-                clean(path, element)
-
-    if wanted:
-        clean("", obj)
-    return obj
 
 
 async def on_shutdown(app: web.Application) -> None:
