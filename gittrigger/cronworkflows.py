@@ -175,22 +175,34 @@ def child_name(cron_name: str, tick: datetime) -> str:
     return f"{cron_name}-{int(tick.timestamp())}"
 
 
-def workflow_for_tick(cron: Mapping[str, Any], tick: datetime) -> dict[str, Any]:
-    """The Workflow a tick submits (Argo's ``ConvertCronWorkflowToWorkflowWithProperties``)."""
-    meta = cron.get("metadata") or {}
+def workflow_of(cron: Mapping[str, Any]) -> dict[str, Any]:
+    """The Workflow a CronWorkflow runs (Argo's ``ConvertCronWorkflowToWorkflow``): its workflowSpec
+    with ``workflowMetadata`` and the cron-workflow label, named ``<cron>-`` plus a suffix."""
     spec = cron.get("spec") or {}
     wf_meta = spec.get("workflowMetadata") or {}
+    name = str((cron.get("metadata") or {}).get("name") or "")
+    metadata: dict[str, Any] = {"generateName": f"{name}-",
+                                "labels": {**(wf_meta.get("labels") or {}), LABEL_CRON_WORKFLOW: name}}
+    if wf_meta.get("annotations"):
+        metadata["annotations"] = dict(wf_meta["annotations"])
+    return {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata,
+            "spec": copy_json(spec.get("workflowSpec") or {})}
+
+
+def workflow_for_tick(cron: Mapping[str, Any], tick: datetime) -> dict[str, Any]:
+    """The Workflow a tick submits (Argo's ``ConvertCronWorkflowToWorkflowWithProperties``): named by
+    the tick, annotated with it, owned by the CronWorkflow."""
+    meta = cron.get("metadata") or {}
     name = str(meta.get("name") or "")
-    metadata: dict[str, Any] = {
-        "name": child_name(name, tick),
-        "labels": {**(wf_meta.get("labels") or {}), LABEL_CRON_WORKFLOW: name},
-        "annotations": {**(wf_meta.get("annotations") or {}), ANNOTATION_SCHEDULED_TIME: rfc3339(tick)},
-    }
+    workflow = workflow_of(cron)
+    metadata = workflow["metadata"]
+    del metadata["generateName"]
+    metadata["name"] = child_name(name, tick)
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), ANNOTATION_SCHEDULED_TIME: rfc3339(tick)}
     if meta.get("uid"):
         metadata["ownerReferences"] = [{"apiVersion": API_VERSION, "kind": KIND, "name": name,
                                         "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]
-    return {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata,
-            "spec": copy_json(spec.get("workflowSpec") or {})}
+    return workflow
 
 
 # -- status ------------------------------------------------------------------------------------

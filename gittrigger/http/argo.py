@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from gittrigger.cronworkflows import workflow_of
 from gittrigger.http import keys
 from workflows.errors import InvalidSpec
 from workflows.eventbindings import LABEL_CLUSTER_WORKFLOW_TEMPLATE, LABEL_WORKFLOW_TEMPLATE
@@ -29,7 +30,6 @@ from workflows.store.base import ListOptions, RawObject
 
 routes = web.RouteTableDef()
 
-LABEL_CRON_WORKFLOW: Final = "workflows.argoproj.io/cron-workflow"
 _KINDS: Final = {  # Argo accepts the kind's name and its CLI short names, in any case
     "workflowtemplate": "WorkflowTemplate", "wftmpl": "WorkflowTemplate",
     "clusterworkflowtemplate": "ClusterWorkflowTemplate", "cwftmpl": "ClusterWorkflowTemplate",
@@ -363,14 +363,7 @@ def workflow_from(kind: str, source: Mapping[str, Any]) -> dict[str, Any]:
     """The Workflow Argo's ``submit --from`` makes of a stored template or CronWorkflow."""
     name = str((source.get("metadata") or {}).get("name") or "")
     if kind == "CronWorkflow":
-        cron_spec = source.get("spec") or {}
-        wf_meta = cron_spec.get("workflowMetadata") or {}
-        meta: dict[str, Any] = {"generateName": f"{name}-",
-                                "labels": {**(wf_meta.get("labels") or {}), LABEL_CRON_WORKFLOW: name}}
-        if wf_meta.get("annotations"):
-            meta["annotations"] = dict(wf_meta["annotations"])
-        return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": meta,
-                "spec": json.loads(json.dumps(cron_spec.get("workflowSpec") or {}))}
+        return workflow_of(source)
     cluster = kind == "ClusterWorkflowTemplate"
     ref: dict[str, Any] = {"name": name, **({"clusterScope": True} if cluster else {})}
     label = LABEL_CLUSTER_WORKFLOW_TEMPLATE if cluster else LABEL_WORKFLOW_TEMPLATE
