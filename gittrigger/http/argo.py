@@ -44,7 +44,8 @@ Predicate = Callable[[RawObject], bool]
 # -- request bodies ----------------------------------------------------------------------------
 
 
-async def _json_body(request: web.Request, *, optional: bool = False) -> Mapping[str, Any]:
+async def json_body(request: web.Request, *, optional: bool = False) -> Mapping[str, Any]:
+    """The request's JSON object (InvalidSpec naming ``body`` otherwise); ``{}`` for an empty optional one."""
     raw = await request.read()
     if optional and not raw.strip():
         return {}
@@ -84,7 +85,8 @@ def _strings(body: Mapping[str, Any], key: str) -> list[str]:
     return value
 
 
-def _object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+def body_object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The object under ``key`` of a request body (``workflow``, ``template``...); InvalidSpec names the key."""
     value = body.get(key)
     if value is None:
         raise InvalidSpec(key, "required")
@@ -263,8 +265,8 @@ async def create_workflow(request: web.Request) -> web.Response:
     """Argo's WorkflowCreateRequest: ``{"workflow": {...}, "serverDryRun": bool}`` -> the Workflow,
     returned once the engine's first pass is stored (phase Running, as a poller expects)."""
     namespace = request.match_info["namespace"]
-    body = await _json_body(request)
-    workflow = _object(body, "workflow")
+    body = await json_body(request)
+    workflow = body_object(body, "workflow")
     create_options = body.get("createOptions") or {}
     if not isinstance(create_options, dict):
         raise InvalidSpec("createOptions", f"must be an object, got {type(create_options).__name__}")
@@ -314,7 +316,7 @@ async def delete_workflow(request: web.Request) -> web.Response:
 async def lint_workflow(request: web.Request) -> web.Response:
     """Argo's WorkflowLintRequest ``{"workflow": {...}}`` -> the workflow, or 400 naming every problem."""
     namespace = request.match_info["namespace"]
-    workflow = _object(await _json_body(request), "workflow")
+    workflow = body_object(await json_body(request), "workflow")
     checked = await request.app[keys.ENGINE].submit(workflow, namespace=namespace, dry_run=True)
     checked.pop("status", None)
     return web.json_response(checked)
@@ -325,7 +327,7 @@ async def submit_workflow(request: web.Request) -> web.Response:
     """Argo's WorkflowSubmitRequest: a new Workflow from a (Cluster)WorkflowTemplate (by
     ``workflowTemplateRef``) or a CronWorkflow (its ``workflowSpec``), with ``submitOptions``."""
     namespace = request.match_info["namespace"]
-    body = await _json_body(request)
+    body = await json_body(request)
     kind = _KINDS.get(_text(body, "resourceKind").lower())
     if kind is None:
         raise InvalidSpec("resourceKind", f"must be WorkflowTemplate, ClusterWorkflowTemplate or CronWorkflow, "
@@ -383,7 +385,7 @@ def _names(request: web.Request) -> tuple[str, str]:
 async def retry_workflow(request: web.Request) -> web.Response:
     """``{"restartSuccessful", "nodeFieldSelector", "parameters"}``: failed nodes run again (400 unless
     Failed/Error, or Succeeded with both restartSuccessful and a nodeFieldSelector, as in Argo)."""
-    body = await _json_body(request, optional=True)
+    body = await json_body(request, optional=True)
     return web.json_response(await request.app[keys.ENGINE].retry(
         *_names(request), restart_successful=_bool(body, "restartSuccessful"),
         node_field_selector=_text(body, "nodeFieldSelector"), parameters=_strings(body, "parameters")))
@@ -392,7 +394,7 @@ async def retry_workflow(request: web.Request) -> web.Response:
 @routes.put("/api/v1/workflows/{namespace}/{name}/resubmit")
 async def resubmit_workflow(request: web.Request) -> web.Response:
     """``{"memoized", "parameters"}`` -> the new Workflow (``<name>-xxxxx``)."""
-    body = await _json_body(request, optional=True)
+    body = await json_body(request, optional=True)
     return web.json_response(await request.app[keys.ENGINE].resubmit(
         *_names(request), memoized=_bool(body, "memoized"), parameters=_strings(body, "parameters")))
 
@@ -400,7 +402,7 @@ async def resubmit_workflow(request: web.Request) -> web.Response:
 @routes.put("/api/v1/workflows/{namespace}/{name}/stop")
 async def stop_workflow(request: web.Request) -> web.Response:
     """Stop (exit handlers run); with ``nodeFieldSelector`` fail those suspend nodes with ``message``."""
-    body = await _json_body(request, optional=True)
+    body = await json_body(request, optional=True)
     engine = request.app[keys.ENGINE]
     if selector := _text(body, "nodeFieldSelector"):
         await engine.set_nodes(*_names(request), node_field_selector=selector, phase="Failed",
@@ -428,7 +430,7 @@ async def suspend_workflow(request: web.Request) -> web.Response:
 @routes.put("/api/v1/workflows/{namespace}/{name}/resume")
 async def resume_workflow(request: web.Request) -> web.Response:
     """Resume the workflow and its suspend nodes; with ``nodeFieldSelector`` only those nodes."""
-    body = await _json_body(request, optional=True)
+    body = await json_body(request, optional=True)
     engine = request.app[keys.ENGINE]
     if selector := _text(body, "nodeFieldSelector"):
         await engine.set_nodes(*_names(request), node_field_selector=selector, phase="Succeeded")
@@ -440,7 +442,7 @@ async def resume_workflow(request: web.Request) -> web.Response:
 @routes.put("/api/v1/workflows/{namespace}/{name}/set")
 async def set_workflow(request: web.Request) -> web.Response:
     """``{"nodeFieldSelector", "phase", "message", "outputParameters": "{\\"k\\": \\"v\\"}"}`` on suspend nodes."""
-    body = await _json_body(request)
+    body = await json_body(request)
     outputs: dict[str, str] = {}
     if raw_outputs := _text(body, "outputParameters"):
         try:

@@ -25,7 +25,7 @@ from aiohttp import web
 from gittrigger.cronworkflows import KIND as CRON_WORKFLOW
 from gittrigger.cronworkflows import CronScheduler, check_cron_spec
 from gittrigger.http import keys
-from gittrigger.http.argo import _json_body, _object, clean_fields, parse_label_selector
+from gittrigger.http.argo import body_object, clean_fields, json_body, parse_label_selector
 from workflows.errors import InvalidSpec, NotFound, Problems
 from workflows.model import wire
 from workflows.model.spec import Workflow
@@ -159,8 +159,8 @@ def _after_write(app: web.Application, resource: Resource, stored: RawObject | N
 
 async def _create(request: web.Request, resource: Resource) -> web.Response:
     namespace = _namespace(request, resource)
-    body = await _json_body(request)
-    obj = prepare(_object(body, resource.body_key), resource=resource, namespace=namespace)
+    body = await json_body(request)
+    obj = prepare(body_object(body, resource.body_key), resource=resource, namespace=namespace)
     check(obj, resource=resource, templates=request.app[keys.TEMPLATES])
     if _dry_run(body):
         return web.json_response(render(obj, resource))
@@ -170,7 +170,7 @@ async def _create(request: web.Request, resource: Resource) -> web.Response:
 
 
 async def _lint(request: web.Request, resource: Resource) -> web.Response:
-    obj = prepare(_object(await _json_body(request), resource.body_key), resource=resource,
+    obj = prepare(body_object(await json_body(request), resource.body_key), resource=resource,
                   namespace=_namespace(request, resource))
     check(obj, resource=resource, templates=request.app[keys.TEMPLATES])
     return web.json_response(obj)
@@ -199,7 +199,7 @@ async def _get(request: web.Request, resource: Resource) -> web.Response:
 async def _update(request: web.Request, resource: Resource) -> web.Response:
     namespace, name = _namespace(request, resource), request.match_info["name"]
     store = request.app[keys.STORE]
-    obj = prepare(_object(await _json_body(request), resource.body_key), resource=resource, namespace=namespace)
+    obj = prepare(body_object(await json_body(request), resource.body_key), resource=resource, namespace=namespace)
     given = obj["metadata"].get("name")
     if given and given != name:
         raise InvalidSpec(f"{resource.body_key}.metadata.name",
