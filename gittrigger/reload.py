@@ -59,6 +59,9 @@ class SensorSink(Protocol):
     def replace_sensors(self, sensors: Sequence[Sensor]) -> None: ...
 
 
+EVENT_KINDS: Final = ("Sensor", "EventSource")
+
+
 class StatusSink(Protocol):
     def replace_sources(self, sources: Sequence[Mapping[str, Any]]) -> None: ...
 
@@ -77,6 +80,7 @@ class Configuration:
 
     stored: tuple[tuple[str, str, RawObject], ...]  # (source, kind, raw) of STORED_KINDS and bindings
     configmaps: tuple[Mapping[str, Any], ...]
+    event_documents: tuple[tuple[str, Mapping[str, Any]], ...]  # (source, raw) of Sensors and EventSources
     templates: tuple[Workflow, ...]
     event_sources: tuple[Mapping[str, Any], ...]
     sensors: tuple[Sensor, ...]
@@ -151,7 +155,10 @@ def build_configuration(
     except InvalidSpec as e:
         origin = _origin(documents, e.path)
         raise InvalidSpec(f"{origin}: {e.path}" if origin else e.path, e.message) from None
-    return Configuration(stored=tuple(stored), configmaps=tuple(configmaps), templates=templates,
+    return Configuration(stored=tuple(stored), configmaps=tuple(configmaps),
+                         event_documents=tuple((src, raw) for src, raw in documents
+                                               if raw.get("kind") in EVENT_KINDS),
+                         templates=templates,
                          event_sources=event_sources,
                          sensors=tuple(sensors), registry=registry, counts=dict(counts))
 

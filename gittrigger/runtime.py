@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import ipaddress
 import signal
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -27,12 +26,12 @@ from gittrigger.cronworkflows import run_cron_workflows
 from gittrigger.http.app import make_app
 from gittrigger.http.auth import access_for
 from gittrigger.http.templates import CRON_SCHEDULER
-from gittrigger.reload import Reloader, build_configuration, store_manifest
+from gittrigger.reload import Configuration, Reloader, build_configuration, store_manifest
 from gittrigger.repos import FileSecrets, SecretResolver
 from gittrigger.settings import Settings
 from gittrigger.triggers import start_triggers
 from workflows.errors import InvalidSpec, NotFound
-from workflows.loading import MAX_BYTES, load_paths, parse_sourced
+from workflows.loading import MAX_BYTES, parse_sourced
 from workflows.model.spec import ObjectKind
 
 log = structlog.get_logger("gittrigger.runtime")
@@ -41,7 +40,6 @@ STORED_KINDS: Final = (
     ObjectKind.WORKFLOW_TEMPLATE.value, ObjectKind.CLUSTER_WORKFLOW_TEMPLATE.value, ObjectKind.CRON_WORKFLOW.value,
 )
 TEMPLATE_KINDS: Final = STORED_KINDS[:2]
-EVENT_KINDS: Final = ("Sensor", "EventSource")
 PROJECT_EXAMPLES: Final = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -72,10 +70,11 @@ def check_host(settings: Settings) -> None:
 
 
 async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
-                         max_bytes: int = MAX_BYTES, secrets: SecretResolver | None = None) -> Counter[str]:
+                         max_bytes: int = MAX_BYTES, secrets: SecretResolver | None = None) -> Configuration:
     """Validate every manifest as a reload does (:func:`gittrigger.reload.build_configuration`), then
     store the (Cluster)WorkflowTemplates, CronWorkflows and WorkflowEventBindings, make the templates
-    resolvable and the ConfigMaps size semaphores; count every kind seen.
+    resolvable and the ConfigMaps size semaphores. Returns the configuration (kinds counted, the
+    Sensors and EventSources for the triggers).
 
     Invalid documents raise (InvalidSpec naming the file): a server must not start half-configured.
     """
@@ -87,7 +86,7 @@ async def load_manifests(parts: Parts, paths: Sequence[Path], *, namespace: str,
         if kind in TEMPLATE_KINDS:
             parts.templates.add(parse_sourced(source, stored))
     parts.configmaps.replace(config.configmaps)
-    return Counter(config.counts)
+    return config
 
 
 class _NoSecrets:
@@ -112,18 +111,16 @@ async def serve(settings: Settings, *, watch_config: bool = False) -> None:
         async with assemble(settings) as parts:
             paths = manifest_paths(settings)
             # Templates first: resumed runs may reference them.
-            counts = await load_manifests(parts, paths, namespace=settings.engine.namespace,
+            config = await load_manifests(parts, paths, namespace=settings.engine.namespace,
                                           max_bytes=settings.sources.max_manifest_bytes,
                                           secrets=FileSecrets(settings.sources.secrets_dir))
             resumed = await parts.engine.resume_all()
             log.info("manifests loaded", paths=[str(p) for p in paths], resumed=resumed,
-                     **{kind: counts[kind] for kind in sorted(counts)})
+                     **{kind: config.counts[kind] for kind in sorted(config.counts)})
             limit = settings.sources.max_manifest_bytes
-            event_docs = [(source, raw) for source, raw in load_paths(paths, max_bytes=limit)
-                          if raw.get("kind") in EVENT_KINDS]
             app = make_app(settings, engine=parts.engine, store=parts.store, templates=parts.templates)
             async with start_triggers(settings, app=app, engine=parts.engine, store=parts.store,
-                                      documents=event_docs) as triggers, \
+                                      documents=config.event_documents) as triggers, \
                     run_cron_workflows(store=parts.store, engine=parts.engine) as crons:
                 app[CRON_SCHEDULER] = crons  # API writes to CronWorkflows take effect at once
                 reloader = Reloader(

@@ -103,7 +103,7 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
         manifests.mkdir()
         (manifests / "template.yaml").write_text(TEMPLATE)
         (manifests / "bindings.yaml").write_text(BINDINGS)
-        counts = await load_manifests(built, [manifests], namespace="default")
+        counts = (await load_manifests(built, [manifests], namespace="default")).counts
         assert counts["WorkflowEventBinding"] == 4
         yield built
 
