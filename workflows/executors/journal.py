@@ -72,9 +72,6 @@ class PodJournal:
             self._recent.pop(key, None)
         return entry
 
-    def is_own(self, entry: Mapping[str, Any]) -> bool:
-        return entry.get("i") == self._head["i"]
-
     def close(self) -> None:
         if self._fd is not None:
             self._finalizer.detach()

@@ -219,7 +219,7 @@ class LocalExecutor:
         groups: dict[int, int] = {}
 
         def record(pgid: int) -> None:
-            groups[pgid] = _start_time(pgid)
+            groups[pgid] = _started_after()
             self._journal.started(key, attempt=pod.attempt, groups=groups)
 
         try:
@@ -329,7 +329,7 @@ def _read_boot_id() -> str:
         return ""
 
 
-def _start_time(pid: int) -> int:
+def _started_after() -> int:
     """A lower bound of a just-started process's start time, in the unit of field 22 of
     /proc/<pid>/stat (clock ticks since boot): the boot clock a second ago (the process started
     after its spawn began, moments before this call). Reading the process's own stat file
