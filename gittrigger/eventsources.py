@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
+from gittrigger.sources import gitlab
 from gittrigger.sources.model import (
     KIND,
     BitbucketSource,
@@ -144,6 +145,8 @@ def _endpoint(source: EventSource, event_name: str, spec: SourceSpec, secrets: S
         attr, wire = _SECRET_FIELDS[type(spec)]
         ref, field_path = getattr(spec, attr), f"{origin}.{wire}"
         events, metadata = spec.events, spec.metadata
+        if isinstance(spec, GitLabSource):  # hook options (PushEvents) as deliveries name them (Push Hook)
+            events = tuple(gitlab.HOOKS_BY_EVENT.get(e, e) for e in events)
     return Endpoint(
         path=hook.endpoint,
         method=hook.method,

@@ -162,7 +162,7 @@ async def _admit(request: web.Request, endpoint: Endpoint, host: WebhookHost, *,
             return None
         if endpoint.kind in _FILTERED_KINDS and endpoint.events and "*" not in endpoint.events:
             kind = host.event_type(headers, body)
-            if not (gitlab.wanted(kind, endpoint.events) if endpoint.kind == "gitlab" else kind in endpoint.events):
+            if kind not in endpoint.events:
                 reason = f"event type {kind!r} is not in the source's events {list(endpoint.events)}"
                 raise _Refused(200, reason, body={"ignored": True, "reason": reason})
         parts = _to_event(request, endpoint, host, body, received_at=received_at)

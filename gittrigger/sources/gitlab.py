@@ -9,7 +9,7 @@ event, since it is the secret itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
@@ -35,7 +35,8 @@ _OBJECT_KINDS: Final = {
 
 
 # An EventSource's ``events`` name GitLab's project-hook options (go-gitlab's AddProjectHookOptions,
-# as Argo Events registers the hook); deliveries carry the hook's name in X-Gitlab-Event.
+# as Argo Events registers the hook); deliveries carry the hook's name in X-Gitlab-Event. The
+# registry (gittrigger.eventsources) translates them once; a hook name itself is kept as it is.
 HOOKS_BY_EVENT: Final = {
     "PushEvents": "Push Hook",
     "TagPushEvents": "Tag Push Hook",
@@ -50,12 +51,6 @@ HOOKS_BY_EVENT: Final = {
     "DeploymentEvents": "Deployment Hook",
     "ReleasesEvents": "Release Hook",
 }
-
-
-def wanted(event_type: str, events: Sequence[str]) -> bool:
-    """Whether a delivery of ``event_type`` (``Push Hook``) is one the source's ``events`` asked for;
-    a hook name itself (``Push Hook``) is accepted in ``events`` too."""
-    return any(HOOKS_BY_EVENT.get(e, e) == event_type for e in events)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: bytes | None) -> None:
