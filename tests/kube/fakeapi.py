@@ -1,5 +1,6 @@
 """
-A fake Kubernetes API server on loopback: Pods (with logs) and PersistentVolumeClaims.
+A fake Kubernetes API server on loopback: Pods (with logs), PersistentVolumeClaims, and Secrets
+(GET only, seeded by tests with :meth:`FakeKube.add_secret`).
 
 Used by the Kubernetes executor's tests (through ``tests/kube/conftest.py``) and by
 ``bench/kubernetes.py``, always with the real kubernetes-asyncio client pointed at
@@ -14,12 +15,14 @@ With ``kubelet=True`` a built-in scheduler gives each Pod a node (honouring ``no
 and required node affinity on ``kubernetes.io/hostname``) and :mod:`tests.kube.kubelet` runs
 it as local processes. Faults for tests: :meth:`FakeKube.drop_watches`, :meth:`FakeKube.compact`,
 :meth:`FakeKube.fail_next`, :meth:`FakeKube.delete_pod`, :meth:`FakeKube.evict`,
-:meth:`FakeKube.stop` / :meth:`FakeKube.start` (state kept), ``latency_seconds``.
+:meth:`FakeKube.stop` / :meth:`FakeKube.start` (state kept), ``latency_seconds``, and
+:meth:`FakeKube.forbid` (403 Forbidden as RBAC answers, per verb and resource).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import json
 import secrets
@@ -51,7 +54,9 @@ Key = tuple[str, str, str]  # (resource, namespace, name)
 
 PODS: Final = "pods"
 CLAIMS: Final = "persistentvolumeclaims"
-_KINDS: Final = {PODS: "Pod", CLAIMS: "PersistentVolumeClaim"}
+SECRETS: Final = "secrets"
+_KINDS: Final = {PODS: "Pod", CLAIMS: "PersistentVolumeClaim", SECRETS: "Secret"}
+SERVICE_ACCOUNT: Final = "system:serviceaccount:default:gittrigger"  # who a 403 says was refused
 _DROP: Final = "drop"
 
 
@@ -125,6 +130,7 @@ class FakeKube:
         self._watchers: set[_Watcher] = set()
         self._load: Counter[str] = Counter()  # pods per node, for the scheduler's spreading
         self._failures: list[int] = []
+        self._forbidden: set[tuple[str, str, str | None]] = set()  # (verb, resource, namespace or None = all)
         self._manual_logs: dict[tuple[str, str, str], ContainerLog] = {}
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -181,6 +187,23 @@ class FakeKube:
     def fail_next(self, n: int = 1, *, status: int = 500) -> None:
         """The next ``n`` requests fail with ``status`` (a Status body, reason InternalError for 500)."""
         self._failures.extend([status] * n)
+
+    def forbid(self, verb: str, resource: str, *, namespace: str | None = None) -> None:
+        """From now on ``verb`` (get, list, watch, create, delete) on ``resource`` is refused with 403
+        Forbidden, as RBAC does when the service account lacks the permission (``namespace`` None:
+        in every namespace)."""
+        self._forbidden.add((verb, resource, namespace))
+
+    def add_secret(self, namespace: str, name: str, data: Mapping[str, str | bytes], *,
+                   secret_type: str = "Opaque") -> Obj:
+        """Create or replace a Secret as ``kubectl create secret generic --from-literal`` would:
+        values are stored base64-encoded under ``data`` (the API never returns ``stringData``)."""
+        encoded = {k: base64.b64encode(v.encode() if isinstance(v, str) else v).decode() for k, v in data.items()}
+        old = self._objects.get((SECRETS, namespace, name))
+        meta = dict(old["metadata"]) if old is not None else {
+            "name": name, "namespace": namespace, "uid": str(uuid.uuid4()), "creationTimestamp": now_rfc3339()}
+        obj: Obj = {"kind": "Secret", "apiVersion": "v1", "metadata": meta, "type": secret_type, "data": encoded}
+        return copy.deepcopy(self._put(SECRETS, obj, "ADDED" if old is None else "MODIFIED", old=old))
 
     def delete_pod(self, namespace: str, name: str, *, grace_seconds: float | None = None) -> bool:
         """Delete a Pod as an admin would (graceful unless ``grace_seconds=0``); False if absent."""
@@ -343,6 +366,7 @@ class FakeKube:
             app.router.add_get(collection + "/{name}", self._get, name=f"get:{resource}")
             app.router.add_delete(collection + "/{name}", self._delete, name=f"delete:{resource}")
         app.router.add_get(ns_pods + "/{name}/log", self._log, name="get:pods.log")
+        app.router.add_get("/api/v1/namespaces/{namespace}/secrets/{name}", self._get, name=f"get:{SECRETS}")
         app.router.add_get("/version", self._version, name="get:version")
         return app
 
@@ -365,6 +389,16 @@ class FakeKube:
             )
         if not name:
             return status_response(404, "NotFound", "the server could not find the requested resource")
+        ns = request.match_info.get("namespace")
+        if (verb, resource, None) in self._forbidden or (ns and (verb, resource, ns) in self._forbidden):
+            target = f'{resource} "{request.match_info["name"]}"' if "name" in request.match_info else resource
+            where = f' in the namespace "{ns}"' if ns else " at the cluster scope"
+            return status_response(
+                403, "Forbidden",
+                f'{target} is forbidden: User "{SERVICE_ACCOUNT}" cannot {verb} resource "{resource}" in API group ""'
+                f"{where}",
+                details={"name": request.match_info.get("name", ""), "kind": resource},
+            )
         try:
             return await handler(request)
         except SelectorError as e:

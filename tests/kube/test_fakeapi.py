@@ -447,3 +447,29 @@ async def test_created_objects_are_checked_against_the_kubernetes_schema(kube_cl
     with pytest.raises(client.ApiException) as caught:
         await v1.create_namespaced_pod("default", body)
     assert caught.value.status == 422 and "comand" in str(caught.value.body)
+
+
+async def test_secrets_are_read_base64_and_refused_as_rbac_does(fake: FakeKube, v1: client.CoreV1Api) -> None:
+    """A seeded Secret comes back as the API returns it (base64 ``data``, no ``stringData``);
+    absent is a 404 Status; ``forbid`` answers 403 Forbidden naming the verb, resource and namespace."""
+    fake.add_secret(NS, "hook", {"token": "s3cret", "raw": b"\x00\xff"})
+    secret = await v1.read_namespaced_secret("hook", NS)
+    assert secret.data == {"token": "czNjcmV0", "raw": "AP8="} and secret.string_data is None
+    assert fake.requests[("get", "secrets")] == 1
+    rotated = fake.add_secret(NS, "hook", {"token": "new"})
+    assert (await v1.read_namespaced_secret("hook", NS)).metadata.resource_version == rotated["metadata"][
+        "resourceVersion"]
+    with pytest.raises(client.ApiException) as missing:
+        await v1.read_namespaced_secret("nope", NS)
+    assert missing.value.status == 404 and 'secrets \\"nope\\" not found' in str(missing.value.body)
+    fake.forbid("get", "secrets", namespace="other")
+    fake.add_secret("other", "hook", {"token": "x"})
+    with pytest.raises(client.ApiException) as refused:
+        await v1.read_namespaced_secret("hook", "other")
+    assert refused.value.status == 403 and '"reason": "Forbidden"' in str(refused.value.body)
+    assert 'cannot get resource \\"secrets\\"' in str(refused.value.body)
+    assert (await v1.read_namespaced_secret("hook", NS)).data == {"token": "bmV3"}  # other namespaces still allowed
+    fake.forbid("get", "secrets")
+    with pytest.raises(client.ApiException) as everywhere:
+        await v1.read_namespaced_secret("hook", NS)
+    assert everywhere.value.status == 403
