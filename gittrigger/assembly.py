@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Final, Literal, cast
 
 from gittrigger.artifacttokens import ArtifactTokens
-from gittrigger.repos import FileSecrets, GitRepos
+from gittrigger.repos import GitRepos, SecretResolver
+from gittrigger.secretsources import open_secrets
 from gittrigger.settings import Settings
 from workflows.configmaps import ConfigMaps
 from workflows.engine import Engine
@@ -49,6 +50,7 @@ class Parts:
     executor: LocalExecutor | KubernetesExecutor
     templates: DictTemplateGetter
     configmaps: ConfigMaps
+    secrets: SecretResolver  # secret references in manifests (gittrigger.secretsources.open_secrets)
 
 
 def templates_in(paths: Sequence[Path], *, max_bytes: int = MAX_BYTES) -> list[Workflow]:
@@ -109,7 +111,9 @@ async def assemble(
         backend = await SqliteStore.open(data_dir / DATABASE, synchronous=settings.store.synchronous)
     # Every write (engine and API alike) goes through the feed, so watchers see all changes.
     store = WatchingStore(backend)
+    closing = contextlib.AsyncExitStack()  # the secrets' API client, closed after the engine
     try:
+        secrets = await closing.enter_async_context(open_secrets(settings))
         for kind in TEMPLATE_KINDS:
             for raw in await store.list_objects(kind, None):
                 stored = wire.parse_object(raw)
@@ -132,15 +136,16 @@ async def assemble(
                 grace_period=settings.executor.grace_period_seconds,
                 extra_path=settings.executor.extra_path,
                 # `git` input artifacts: pygit2 with one bare mirror per repository under the data dir,
-                # credentials from the secrets dir laid out like a mounted Secret.
-                fetcher=GitRepos(cache_dir=data_dir / "git", secrets=FileSecrets(settings.sources.secrets_dir)),
+                # credentials from the secrets dir laid out like a mounted Secret, or from the Secret.
+                fetcher=GitRepos(cache_dir=data_dir / "git", secrets=secrets),
             )
         configmaps = ConfigMaps()  # semaphore sizes; filled from the manifests by serve
         engine = Engine(store=store, executor=executor, templates=templates, memo_cache=store, semaphores=configmaps)
         if isinstance(executor, KubernetesExecutor):
             engine.add_phase_listener(executor.on_workflow_phase)  # workflow-level pod GC
         try:
-            yield Parts(store=store, engine=engine, executor=executor, templates=templates, configmaps=configmaps)
+            yield Parts(store=store, engine=engine, executor=executor, templates=templates, configmaps=configmaps,
+                        secrets=secrets)
         finally:
             if isinstance(executor, KubernetesExecutor):
                 executor.detach()  # pods outlive this server: the next one re-attaches to them
@@ -152,5 +157,6 @@ async def assemble(
             await store.flush()
             store.close_feed()  # open watches end instead of waiting for changes that cannot come
     finally:
+        await closing.aclose()
         if isinstance(backend, SqliteStore):
             await backend.close()

@@ -322,12 +322,16 @@ def _serve_command(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         # Sensors and EventSources (with their secrets) are checked the way a reload checks them.
         from gittrigger.reload import build_configuration
-        from gittrigger.repos import FileSecrets
+        from gittrigger.secretsources import open_secrets
+
+        async def check() -> None:
+            async with open_secrets(settings) as secrets:  # files, or Secrets through the Kubernetes API
+                await asyncio.to_thread(
+                    build_configuration, manifest_paths(settings), namespace=settings.engine.namespace,
+                    secrets=secrets, max_bytes=settings.sources.max_manifest_bytes)
 
         try:
-            build_configuration(manifest_paths(settings), namespace=settings.engine.namespace,
-                                secrets=FileSecrets(settings.sources.secrets_dir),
-                                max_bytes=settings.sources.max_manifest_bytes)
+            asyncio.run(check())
         except WorkflowError as e:
             print(f"gittrigger serve: {e}", file=sys.stderr)
             return EXIT_USAGE

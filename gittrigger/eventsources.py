@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
+from gittrigger.secretsources import secrets_in
 from gittrigger.sources import gitlab
 from gittrigger.sources.model import (
     KIND,
@@ -36,7 +37,7 @@ from gittrigger.sources.model import (
     WebhookContext,
     parse_event_source,
 )
-from workflows.errors import InvalidSpec, NotFound
+from workflows.errors import ErrorCode, InvalidSpec, NotFound, WorkflowError
 
 if TYPE_CHECKING:  # gittrigger.repos imports pygit2; the edge needs only the Protocol
     from gittrigger.repos import SecretResolver
@@ -155,7 +156,7 @@ def _endpoint(source: EventSource, event_name: str, spec: SourceSpec, secrets: S
         event_name=event_name,
         kind=spec.type,
         spec=spec,
-        secret=_resolve(ref, field_path, secrets),
+        secret=_resolve(ref, field_path, secrets_in(secrets, source.namespace)),
         max_payload_size=hook.max_payload_size,
         events=events,
         metadata=metadata,
@@ -174,6 +175,10 @@ def _resolve(ref: SecretRef | None, field_path: str, secrets: SecretResolver) ->
         raise InvalidSpec(field_path, f"secret {ref.name}/{ref.key} not found") from None
     except InvalidSpec as e:
         raise InvalidSpec(field_path, f"secret {ref.name}/{ref.key}: {e.message}") from None
+    except WorkflowError as e:
+        if e.code is not ErrorCode.FORBIDDEN:
+            raise  # Unavailable: transient, and its message names the secret already
+        raise InvalidSpec(field_path, f"secret {ref.name}/{ref.key}: {e}") from None  # RBAC: configuration
     if not value:
         raise InvalidSpec(field_path, f"secret {ref.name}/{ref.key} is empty")
     return value

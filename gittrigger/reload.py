@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import structlog
 
 from gittrigger.eventsources import EventSourceRegistry
+from gittrigger.secretsources import expire_secrets
 from sensors.loading import sensors_from_documents
 from sensors.model import Sensor
 from workflows import eventbindings
@@ -230,6 +231,7 @@ class Reloader:
     async def reload(self) -> bool:
         """Reload once (serialised); True when the new configuration is in place."""
         async with self._lock:
+            expire_secrets(self._secrets)  # a rotated Secret is read again now, not after its cache TTL
             try:
                 config = await asyncio.to_thread(
                     build_configuration, self._paths, namespace=self._namespace, secrets=self._secrets,

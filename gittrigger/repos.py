@@ -39,7 +39,8 @@ import pygit2
 import structlog
 from pygit2.enums import CredentialType, DeltaStatus, FileMode, Option, SortMode
 
-from workflows.errors import ErrorCode, InvalidSpec, NotFound, WorkflowError
+from gittrigger.secretsources import check_secret_ref
+from workflows.errors import ErrorCode, NotFound, WorkflowError
 from workflows.model.spec import GitSource
 
 logger = structlog.get_logger(__name__)
@@ -77,7 +78,13 @@ class GitAuthFailed(GitError):
 
 
 class SecretResolver(Protocol):
-    """Reads one key of a Kubernetes-style secret."""
+    """Reads one key of a Kubernetes-style secret.
+
+    Implementations may block (a file read, an API request): call :meth:`resolve` from a worker
+    thread (:func:`asyncio.to_thread`), never on the event loop. :func:`gittrigger.secretsources.open_secrets`
+    is the one way the process gets its resolver; :class:`gittrigger.secretsources.SecretSource`
+    adds namespaces and cache expiry.
+    """
 
     def resolve(self, name: str, key: str) -> bytes:
         """The value of ``key`` in secret ``name``; raises :class:`NotFound` naming ``name/key``."""
@@ -85,20 +92,31 @@ class SecretResolver(Protocol):
 
 
 class FileSecrets:
-    """Secrets laid out as a mounted Kubernetes Secret: ``<root>/<name>/<key>``."""
+    """Secrets laid out as a mounted Kubernetes Secret: ``<root>/<name>/<key>``.
+
+    Files have no namespaces (one mounted folder per server) and nothing is cached: every
+    :meth:`resolve` reads the file, so a rotated file is read at once.
+    """
 
     def __init__(self, root: Path) -> None:
         self._root = root
 
+    def __repr__(self) -> str:
+        return f"FileSecrets({str(self._root)!r})"
+
     def resolve(self, name: str, key: str) -> bytes:
         """Read ``<root>/<name>/<key>``; NotFound("secret", "name/key") when absent."""
-        for part, what in ((name, "name"), (key, "key")):
-            if not part or "/" in part or part.startswith("."):
-                raise InvalidSpec(f"secret.{what}", f"{part!r} is not a valid secret {what}")
+        check_secret_ref(name, key)
         try:
             return (self._root / name / key).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound("secret", f"{name}/{key}") from None
+
+    def in_namespace(self, namespace: str) -> SecretResolver:
+        return self
+
+    def expire(self) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,7 +202,7 @@ class GitRepos:
 
     async def fetch_git(self, source: GitSource, *, dest: Path) -> None:
         """Check out ``source.revision`` (default: the remote HEAD) of ``source.repo`` into ``dest``."""
-        creds = self._credentials(source)
+        creds = await asyncio.to_thread(self._credentials, source)  # a secret read may block
         default = source.branch if source.single_branch and source.branch else None
         revision = source.revision or default
         refspecs = list(_HEADS_AND_TAGS)
@@ -206,7 +224,7 @@ class GitRepos:
 
         ``creds`` optionally names the secrets to authenticate with (only its ``*Secret`` fields are used).
         """
-        resolved = self._credentials(creds) if creds is not None else _Credentials()
+        resolved = await asyncio.to_thread(self._credentials, creds) if creds is not None else _Credentials()
         return await self._locked(repo_url, self._ls_remote, repo_url, resolved)
 
     async def resolve_ref(self, repo_url: str, ref: str, *, creds: GitSource | None = None) -> str:
@@ -277,7 +295,7 @@ class GitRepos:
 
     async def _ensure(self, repo_url: str, shas: tuple[str, ...], creds: GitSource | None) -> None:
         """Fetch heads and tags (full history) unless every sha in ``shas`` is already mirrored."""
-        resolved = self._credentials(creds) if creds is not None else _Credentials()
+        resolved = await asyncio.to_thread(self._credentials, creds) if creds is not None else _Credentials()
         await self._locked(repo_url, self._ensure_sync, repo_url, shas, resolved)
 
     def _ensure_sync(self, repo_url: str, shas: tuple[str, ...], creds: _Credentials) -> None:

@@ -27,7 +27,7 @@ from gittrigger.http.app import make_app
 from gittrigger.http.auth import access_for
 from gittrigger.http.templates import CRON_SCHEDULER
 from gittrigger.reload import Configuration, Reloader, build_configuration, store_manifest
-from gittrigger.repos import FileSecrets, SecretResolver
+from gittrigger.repos import SecretResolver
 from gittrigger.settings import Settings
 from gittrigger.triggers import start_triggers
 from workflows.errors import InvalidSpec, NotFound
@@ -113,14 +113,14 @@ async def serve(settings: Settings, *, watch_config: bool = False) -> None:
             # Templates first: resumed runs may reference them.
             config = await load_manifests(parts, paths, namespace=settings.engine.namespace,
                                           max_bytes=settings.sources.max_manifest_bytes,
-                                          secrets=FileSecrets(settings.sources.secrets_dir))
+                                          secrets=parts.secrets)
             resumed = await parts.engine.resume_all()
             log.info("manifests loaded", paths=[str(p) for p in paths], resumed=resumed,
                      **{kind: config.counts[kind] for kind in sorted(config.counts)})
             limit = settings.sources.max_manifest_bytes
             app = make_app(settings, engine=parts.engine, store=parts.store, templates=parts.templates)
             async with start_triggers(settings, app=app, engine=parts.engine, store=parts.store,
-                                      documents=config.event_documents) as triggers, \
+                                      documents=config.event_documents, secrets=parts.secrets) as triggers, \
                     run_cron_workflows(store=parts.store, engine=parts.engine) as crons:
                 app[CRON_SCHEDULER] = crons  # API writes to CronWorkflows take effect at once
                 reloader = Reloader(

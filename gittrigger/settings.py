@@ -63,10 +63,13 @@ class StoreSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceSettings:
-    """Manifests loaded at start (files or folders) and the folder of webhook secrets."""
+    """Manifests loaded at start (files or folders) and where secret references are read from."""
 
     manifest_paths: tuple[Path, ...] = ()
     secrets_dir: Path = Path(".gittrigger/secrets")
+    # files: <secrets_dir>/<name>/<key>; kubernetes: the Secret via the API; auto: kubernetes in a
+    # cluster or with executor.kind kubernetes, else files (see gittrigger.secretsources)
+    secrets_from: str = "auto"
     max_manifest_bytes: int = 2 * 1024 * 1024  # a larger manifest file is refused
 
 
@@ -308,6 +311,7 @@ _FIELDS: Final[Mapping[str, Mapping[str, _Field]]] = {
     "sources": {
         "manifest_paths": _Field("GITTRIGGER_MANIFEST_PATHS", _paths, relative_to_file=True),
         "secrets_dir": _Field("GITTRIGGER_SECRETS_DIR", _path, relative_to_file=True),
+        "secrets_from": _Field("GITTRIGGER_SECRETS_FROM", _choice("auto", "files", "kubernetes")),
         "max_manifest_bytes": _Field("GITTRIGGER_MAX_MANIFEST_BYTES", _int_range(1024, 1 << 30)),
     },
     "auth": {

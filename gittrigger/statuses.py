@@ -14,6 +14,7 @@ base URL when it cannot be derived from the repository URL (self-hosted hosts, t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -22,6 +23,7 @@ import structlog
 
 from gittrigger.reporting import CommitStatus, Credentials, StatusReporter, state_for_phase
 from gittrigger.repos import SecretResolver
+from gittrigger.secretsources import secrets_in
 from gittrigger.sources.pushes import push_summary
 from sensors.eventlog import AuditEntry, EventLog
 from workflows.errors import WorkflowError
@@ -54,14 +56,17 @@ class CommitStatuses:
         """Report for these EventSources from now on (their status API settings and tokens); a reload
         calls it, so a changed ``apiToken`` or a new source needs no restart."""
         specs: dict[tuple[str, str], Mapping[str, Any]] = {}
+        namespaces: dict[str, str] = {}
         for raw in sources:
             name = str((raw.get("metadata") or {}).get("name", ""))
+            namespaces[name] = str((raw.get("metadata") or {}).get("namespace") or "")
             for kind, events_spec in (raw.get("spec") or {}).items():
                 if kind in _HOSTS and isinstance(events_spec, Mapping):
                     for event_name, spec in events_spec.items():
                         if isinstance(spec, Mapping):
                             specs[(name, str(event_name))] = spec
         self._specs = specs
+        self._namespaces = namespaces  # an EventSource's tokens are read from its own namespace
 
     async def __call__(self, namespace: str, name: str, phase: str, workflow: Mapping[str, Any]) -> None:
         labels = (workflow.get("metadata") or {}).get("labels") or {}
@@ -76,7 +81,8 @@ class CommitStatuses:
         spec = self._specs.get((stored.event.event_source_name, stored.event.event_name))
         if kind not in _HOSTS or spec is None:
             return
-        token = self._token(kind, spec)
+        secrets = secrets_in(self._secrets, self._namespaces.get(stored.event.event_source_name, ""))
+        token = await asyncio.to_thread(self._token, kind, spec, secrets)  # a secret read may block
         if token is None:
             return
         data = stored.event.data if isinstance(stored.event.data, Mapping) else {}
@@ -93,14 +99,15 @@ class CommitStatuses:
         await self._events.audit(stored.seq, AuditEntry(at=datetime.now(UTC), kind="status-reported",
                                                         detail={"workflow": name, **outcome.as_detail()}))
 
-    def _token(self, kind: str, spec: Mapping[str, Any]) -> Credentials | None:
+    @staticmethod
+    def _token(kind: str, spec: Mapping[str, Any], secrets: SecretResolver) -> Credentials | None:
         for path in _TOKEN_PATHS.get(kind, ()):
             ref: Any = spec
             for part in path:
                 ref = ref.get(part) if isinstance(ref, Mapping) else None
             if isinstance(ref, Mapping) and ref.get("name") and ref.get("key"):
                 try:
-                    return Credentials.from_secret(self._secrets.resolve(str(ref["name"]), str(ref["key"])))
+                    return Credentials.from_secret(secrets.resolve(str(ref["name"]), str(ref["key"])))
                 except WorkflowError as e:
                     log.warning("status token unavailable", secret=f"{ref['name']}/{ref['key']}", error=str(e))
                     return None

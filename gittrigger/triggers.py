@@ -24,7 +24,8 @@ from gittrigger.eventsources import EventSourceRegistry
 from gittrigger.http import webhooks
 from gittrigger.http.app import METRICS
 from gittrigger.reporting import StatusReporter
-from gittrigger.repos import FileSecrets, GitRepos
+from gittrigger.repos import GitRepos, SecretResolver
+from gittrigger.secretsources import open_secrets
 from gittrigger.settings import Settings
 from gittrigger.sources.envelope import EventParts
 from gittrigger.sources.model import CalendarSource, GitPollerSource, parse_event_source
@@ -88,7 +89,7 @@ class Triggers:
     registry: EventSourceRegistry
     dispatcher: Dispatcher
     loops: SourceLoops
-    secrets: FileSecrets
+    secrets: SecretResolver
     statuses: CommitStatuses
 
 
@@ -149,14 +150,37 @@ async def start_triggers(
     engine: Engine,
     store: WorkflowStore,
     documents: Sequence[tuple[str, Mapping[str, Any]]],
+    secrets: SecretResolver | None = None,
 ) -> AsyncIterator[Triggers]:
     """Open the event log, mount the webhook endpoints on ``app`` (before it starts), start the
-    calendar/git sources and the dispatcher; stop them all, in reverse, on exit."""
+    calendar/git sources and the dispatcher; stop them all, in reverse, on exit.
+
+    ``secrets`` is the process's resolver (``serve`` passes :attr:`Parts.secrets
+    <gittrigger.assembly.Parts.secrets>`); without one, :func:`~gittrigger.secretsources.open_secrets` opens one.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        if secrets is None:
+            secrets = await stack.enter_async_context(open_secrets(settings))
+        async with _start_triggers(settings, app=app, engine=engine, store=store, documents=documents,
+                                   secrets=secrets) as triggers:
+            yield triggers
+
+
+@contextlib.asynccontextmanager
+async def _start_triggers(
+    settings: Settings,
+    *,
+    app: web.Application,
+    engine: Engine,
+    store: WorkflowStore,
+    documents: Sequence[tuple[str, Mapping[str, Any]]],
+    secrets: SecretResolver,
+) -> AsyncIterator[Triggers]:
     data_dir = settings.store.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    secrets = FileSecrets(settings.sources.secrets_dir)
     sources = [raw for _, raw in documents if raw.get("kind") == "EventSource"]
-    registry = EventSourceRegistry.from_manifests(sources, secrets=secrets)
+    # Resolving secrets may block (a file, the Kubernetes API): off the loop.
+    registry = await asyncio.to_thread(EventSourceRegistry.from_manifests, sources, secrets=secrets)
     sensors = sensors_from_documents([(s, raw) for s, raw in documents if raw.get("kind") == "Sensor"])
     event_log = await SqliteEventLog.open(data_dir / "events.db")
     if (metrics := app.get(METRICS)) is not None:

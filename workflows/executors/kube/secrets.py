@@ -1,0 +1,106 @@
+"""
+Reading ``v1 Secret`` objects from the Kubernetes API: one GET, ``data`` decoded from base64.
+
+Used by :class:`gittrigger.secretsources.KubeSecrets` (which caches what this reads and bridges it
+to the synchronous secret resolver). It lives here because ``kubernetes_asyncio`` is imported only
+under :mod:`workflows.executors.kube` (``tests/test_architecture.py``). The API never returns
+``stringData`` (it is write-only, merged into ``data``), so ``data`` is all there is to read.
+
+Errors are domain errors and never carry a value: 404 is :class:`~workflows.errors.NotFound`,
+403 :class:`SecretForbidden` (whose message says RBAC must allow ``get`` on ``secrets``),
+5xx/429/transport failures :class:`~workflows.errors.Unavailable` after a few quick retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Final
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from workflows.errors import ErrorCode, NotFound, Unavailable, WorkflowError
+from workflows.executors.kube.calls import REQUEST_TIMEOUT, Backoff, is_transport_error, status_message, to_error
+
+_ATTEMPTS: Final = 3
+
+
+class SecretForbidden(WorkflowError):
+    """The API server refused to show the Secret (403): the service account lacks RBAC ``get`` on secrets."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.FORBIDDEN
+
+    def __init__(self, *, namespace: str, name: str, detail: str) -> None:
+        super().__init__(
+            f"kubernetes API refused to read secret {name!r} in namespace {namespace!r} ({detail}): "
+            f"RBAC must allow get on secrets in {namespace!r} for this server's service account")
+        self.namespace = namespace
+        self.name = name
+
+
+class SecretsApi:
+    """GET one Secret and decode its ``data``; see the module docstring."""
+
+    def __init__(self, api: client.ApiClient, *, attempts: int = _ATTEMPTS, owns_client: bool = False) -> None:
+        self._api = api
+        self._core = client.CoreV1Api(api)
+        self._attempts = attempts
+        self._owns_client = owns_client
+
+    async def close(self) -> None:
+        """Close the API client when this reader owns it (``owns_client``)."""
+        if self._owns_client:
+            await self._api.close()
+
+    async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:
+        """Every key of Secret ``name`` in ``namespace`` with its decoded value (read-only mapping)."""
+        raw = await self._get(namespace, name)
+        data = raw.get("data") or {}
+        if not isinstance(data, dict):
+            raise Unavailable(f"kubernetes API: secret {name!r} in namespace {namespace!r} has no data mapping")
+        decoded: dict[str, bytes] = {}
+        for key, value in data.items():
+            try:
+                decoded[str(key)] = base64.b64decode(str(value or ""), validate=True)
+            except (binascii.Error, ValueError):
+                # Only the key is named: a broken value is still a secret.
+                raise Unavailable(f"kubernetes API: secret {name!r} key {key!r} is not valid base64") from None
+        return MappingProxyType(decoded)
+
+    async def _get(self, namespace: str, name: str) -> dict[str, Any]:
+        backoff = Backoff(first=0.1, cap=1.0)
+        for attempt in range(self._attempts):
+            try:
+                response: Any = await self._core.read_namespaced_secret(  # raw: _preload_content=False
+                    name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+                try:
+                    body = await response.read()
+                    status = response.status
+                    reason = response.reason
+                finally:
+                    response.release()
+                if not 200 <= status <= 299:
+                    failure = ApiException(status=status, reason=reason)
+                    failure.body = body
+                    raise failure
+                value = json.loads(body) if body else {}
+                return value if isinstance(value, dict) else {}
+            except ApiException as e:
+                if e.status == 404:
+                    raise NotFound("secret", f"{namespace}/{name}") from None
+                if e.status == 403:
+                    raise SecretForbidden(namespace=namespace, name=name, detail=status_message(e)) from None
+                error = to_error(e, kind="secret", name=name)
+            except Exception as e:
+                if not is_transport_error(e):
+                    raise
+                error = Unavailable(f"kubernetes API: {type(e).__name__} reading secret {name!r} (transient)")
+            if not isinstance(error, Unavailable) or attempt == self._attempts - 1:
+                raise error
+            await asyncio.sleep(backoff.next())
+        raise AssertionError("unreachable")
