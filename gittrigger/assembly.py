@@ -1,6 +1,7 @@
 """
-Assembly of the engine's parts from :class:`~gittrigger.settings.Settings`: store, executor,
-template getter, engine — and their teardown in reverse order.
+Assembly of the engine's parts from :class:`~gittrigger.settings.Settings`: store, secret
+resolver (:func:`gittrigger.secretsources.open_secrets`), executor, template getter, engine — and
+their teardown in reverse order.
 
 Called by :mod:`gittrigger.cli` (``gittrigger run``) and :mod:`gittrigger.runtime` (``serve``),
 so both build the same thing the same way. Layout of the data dir: ``gittrigger.db`` (SQLite),
