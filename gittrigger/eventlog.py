@@ -7,11 +7,16 @@ and the event sources (``append`` before the 2xx, ``reject``), read by
 :class:`sensors.dispatcher.Dispatcher` and the audit API.
 
 Durability: WAL with ``synchronous=FULL``, because a 2xx tells the host it need not retry: once
-``append`` returns, the event survives SIGKILL and power loss. Appends that arrive while a commit
-is in flight share the next transaction (group commit: one WAL fsync for all of them, each caller
-answered only after it), so throughput grows with concurrency instead of being one fsync each.
+``append`` returns, the event survives SIGKILL and power loss. Every write (appends, audit facts,
+dispatch marks, rejections) goes through one queue: writes that arrive while a commit is in
+flight share the next transaction (group commit: one WAL fsync for all of them, each caller
+answered only after it), so throughput grows with concurrency instead of being one fsync each,
+and the dispatcher's bookkeeping never queues ahead of a delivery waiting for its 2xx (one
+writer task, one worker thread at a time, instead of a thread per audit line blocked on the lock).
 One connection, used from ``asyncio.to_thread`` under a lock
 (SQLite serializes writers anyway; the to_thread keeps the fsync off the event loop).
+Events appended by this process are remembered (a bounded map by ``seq``), so :meth:`pending`
+hands the dispatcher the very objects the edge built instead of parsing their JSON again.
 Redeliveries hit the unique index on ``(source_name, delivery_id)`` (NULL delivery ids never
 collide, so events without one are never deduplicated). ``sqlite3`` errors never leave this
 module: each becomes :class:`~workflows.errors.Unavailable` (the edge answers 503).
@@ -28,7 +33,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Generic, Self, TypeVar
 
 import structlog
 
@@ -56,6 +61,7 @@ CREATE TABLE IF NOT EXISTS rejections (
     event_name TEXT NOT NULL, delivery_id TEXT, reason TEXT NOT NULL, received_at TEXT NOT NULL);
 """
 _COLUMNS: Final = "seq, source_kind, delivery_id, received_at, dispatched, body"
+RECENT_EVENTS: Final = 4096  # appended events kept parsed for the dispatcher's next read
 
 
 def _utcnow() -> datetime:
@@ -72,8 +78,9 @@ class SqliteEventLog:
         self._busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        self._appends: list[_Append] = []
+        self._writes: list[_Write[Any]] = []
         self._committer: asyncio.Task[None] | None = None
+        self._recent: dict[int, Event] = {}
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utcnow,
@@ -99,55 +106,42 @@ class SqliteEventLog:
                      received_at: datetime) -> tuple[StoredEvent, bool]:
         """Store ``event`` unless its delivery id is known already; returns once it is durable.
 
-        Appends arriving while a commit is in flight are committed together in the next
+        Writes arriving while a commit is in flight are committed together in the next
         transaction (group commit): one fsync for many deliveries, each answered only after it.
         """
-        future: asyncio.Future[tuple[StoredEvent, bool]] = asyncio.get_running_loop().create_future()
-        self._appends.append(_Append(event=event, source_kind=source_kind, delivery_id=delivery_id,
-                                     received_at=received_at, body=event.to_cloudevent_json(),
-                                     future=future))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_appends(), name="event log group commit")
-        return await future
-
-    async def _commit_appends(self) -> None:
-        while self._appends:
-            batch, self._appends = self._appends, []
-            try:
-                results = await self._run(functools.partial(_insert_all, batch=batch))
-            except WorkflowError as exc:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            for item, result in zip(batch, results, strict=True):
-                if not item.future.done():  # its request may have gone away
-                    item.future.set_result(result)
+        stored, created = await self._write(functools.partial(
+            _insert, event=event, source_kind=source_kind, delivery_id=delivery_id, received_at=received_at,
+            body=event.to_cloudevent_json()))
+        if created:
+            self._remember(stored)
+        return stored, created
 
     async def reject(self, *, source_kind: str, event_source_name: str, event_name: str,
                      delivery_id: str | None, reason: str, received_at: datetime) -> None:
         """Record a refused delivery; a failure to record is logged, never raised."""
 
         def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute(
-                    "INSERT INTO rejections (source_kind, source_name, event_name, delivery_id, reason,"
-                    " received_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (source_kind, event_source_name, event_name, delivery_id, reason, _iso(received_at)))
+            conn.execute(
+                "INSERT INTO rejections (source_kind, source_name, event_name, delivery_id, reason,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (source_kind, event_source_name, event_name, delivery_id, reason, _iso(received_at)))
 
         try:
-            await self._run(write)
+            await self._write(write)
         except WorkflowError as exc:
             log.warning("rejection not recorded", source=event_source_name, delivery=delivery_id,
                         error=str(exc))
 
-    async def pending(self, *, limit: int = 100) -> Sequence[StoredEvent]:
-        """Undispatched events, oldest first, with their audit trails (what was done before a crash)."""
+    async def pending(self, *, limit: int = 100, after_seq: int = 0) -> Sequence[StoredEvent]:
+        """Undispatched events after ``after_seq``, oldest first, with their audit trails (what was
+        done before a crash)."""
+        recent = self._recent
 
         def read(conn: sqlite3.Connection) -> list[StoredEvent]:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE dispatched = 0 ORDER BY seq LIMIT ?",
-                                (limit,)).fetchall()
-            return _with_audits(conn, [_stored(r) for r in rows])
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE dispatched = 0 AND seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit)).fetchall()
+            return _with_audits(conn, [_stored(r, known=recent.get(r[0])) for r in rows])
 
         return await self._run(read)
 
@@ -156,21 +150,20 @@ class SqliteEventLog:
         at = _iso(self._clock())
 
         def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute("UPDATE events SET dispatched = 1, dispatched_at = ? WHERE seq = ?", (at, seq))
+            conn.execute("UPDATE events SET dispatched = 1, dispatched_at = ? WHERE seq = ?", (at, seq))
 
-        await self._run(write)
+        await self._write(write)
+        self._recent.pop(seq, None)
 
     async def audit(self, seq: int, entry: AuditEntry) -> None:
         """Append one audit fact to event ``seq``."""
         detail = json.dumps(dict(entry.detail), separators=(",", ":"), ensure_ascii=False, default=str)
 
         def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute("INSERT INTO audit (seq, at, kind, detail) VALUES (?, ?, ?, ?)",
-                             (seq, _iso(entry.at), entry.kind, detail))
+            conn.execute("INSERT INTO audit (seq, at, kind, detail) VALUES (?, ?, ?, ?)",
+                         (seq, _iso(entry.at), entry.kind, detail))
 
-        await self._run(write)
+        await self._write(write)
 
     async def get(self, event_id: str) -> StoredEvent:
         """The newest event with context id ``event_id`` (a replay may reuse it), with its audit trail."""
@@ -243,46 +236,71 @@ class SqliteEventLog:
             except OSError as exc:
                 raise Unavailable(f"event log {self.path}: {exc.strerror}") from exc
 
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` in the next group-commit transaction; returns its result once committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._writes.append(_Write(op=op, future=future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_writes(), name="event log group commit")
+        return await future
+
+    async def _commit_writes(self) -> None:
+        while self._writes:
+            batch, self._writes = self._writes, []
+            try:
+                results = await self._run(functools.partial(_transaction, batch=batch))
+            except WorkflowError as exc:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            for item, result in zip(batch, results, strict=True):
+                if not item.future.done():  # its request may have gone away
+                    item.future.set_result(result)
+
+    def _remember(self, stored: StoredEvent) -> None:
+        self._recent[stored.seq] = stored.event
+        if len(self._recent) > RECENT_EVENTS:  # dicts keep insertion order: drop the oldest
+            del self._recent[next(iter(self._recent))]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Append:
-    event: Event
-    source_kind: str
-    delivery_id: str | None
-    received_at: datetime
-    body: str
-    future: asyncio.Future[tuple[StoredEvent, bool]]
+class _Write(Generic[T]):
+    op: Callable[[sqlite3.Connection], T]
+    future: asyncio.Future[T]
 
 
-def _insert_all(conn: sqlite3.Connection, *, batch: Sequence[_Append]) -> list[tuple[StoredEvent, bool]]:
-    """Insert a batch in one transaction; a known delivery id yields the stored event instead."""
-    out: list[tuple[StoredEvent, bool]] = []
+def _transaction(conn: sqlite3.Connection, *, batch: Sequence[_Write[Any]]) -> list[Any]:
+    """Every write of a batch in one transaction (one fsync); all of them or none."""
     with conn:
-        for item in batch:
-            event = item.event
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO events (event_id, source_name, event_name, source_kind,"
-                " delivery_id, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (event.context.id, event.event_source_name, event.event_name, item.source_kind,
-                 item.delivery_id, _iso(item.received_at), item.body))
-            if cur.rowcount == 1:
-                assert cur.lastrowid is not None
-                out.append((StoredEvent(seq=cur.lastrowid, event=event, source_kind=item.source_kind,
-                                        delivery_id=item.delivery_id, received_at=item.received_at), True))
-                continue
-            row = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE source_name = ? AND delivery_id = ?",
-                               (event.event_source_name, item.delivery_id)).fetchone()
-            out.append((_with_audit(conn, _stored(row)), False))
-    return out
+        return [item.op(conn) for item in batch]
+
+
+def _insert(conn: sqlite3.Connection, *, event: Event, source_kind: str, delivery_id: str | None,
+            received_at: datetime, body: str) -> tuple[StoredEvent, bool]:
+    """Insert one event; a known delivery id yields the stored original instead."""
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO events (event_id, source_name, event_name, source_kind,"
+        " delivery_id, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event.context.id, event.event_source_name, event.event_name, source_kind,
+         delivery_id, _iso(received_at), body))
+    if cur.rowcount == 1:
+        assert cur.lastrowid is not None
+        return StoredEvent(seq=cur.lastrowid, event=event, source_kind=source_kind, delivery_id=delivery_id,
+                           received_at=received_at), True
+    row = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE source_name = ? AND delivery_id = ?",
+                       (event.event_source_name, delivery_id)).fetchone()
+    return _with_audit(conn, _stored(row)), False
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _stored(row: tuple[Any, ...]) -> StoredEvent:
+def _stored(row: tuple[Any, ...], *, known: Event | None = None) -> StoredEvent:
     seq, source_kind, delivery_id, received_at, dispatched, body = row
-    return StoredEvent(seq=seq, event=Event.from_json(body), source_kind=source_kind, delivery_id=delivery_id,
+    event = known if known is not None else Event.from_json(body)
+    return StoredEvent(seq=seq, event=event, source_kind=source_kind, delivery_id=delivery_id,
                        received_at=datetime.fromisoformat(received_at), dispatched=bool(dispatched))
 
 

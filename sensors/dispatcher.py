@@ -139,9 +139,9 @@ class Dispatcher:
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self._groups: dict[str, asyncio.Lock] = {}
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._seen: set[int] = set()  # matched in this process; pruned once a later read proves them gone
-        self._marked: dict[int, int] = {}  # seq -> read epoch at which it was marked dispatched
-        self._epoch = 0
+        # Every event up to here was matched by this process: reads start after it. seqs are handed
+        # out in commit order by the one log, so a read that saw seq N saw every event before N.
+        self._cursor = 0
         self._wake = asyncio.Event()
         self._closing = False
         self._running: asyncio.Event | None = None
@@ -218,34 +218,27 @@ class Dispatcher:
     async def _drain(self, *, recovering: bool) -> bool:
         """Match every pending event not matched yet; False when the log could not be read."""
         while not self._closing:
-            self._epoch += 1
-            epoch = self._epoch
-            limit = self._batch + len(self._inflight)
             try:
-                batch = await self._log.pending(limit=limit)
+                batch = await self._log.pending(limit=self._batch, after_seq=self._cursor)
             except WorkflowError as exc:
                 log.error("event log unreadable", error=str(exc))
                 return False
-            seqs = {e.seq for e in batch}
-            if len(batch) < limit:
-                # A complete read that began after these were marked proves they are gone for good.
-                for seq, marked_at in list(self._marked.items()):
-                    if marked_at < epoch and seq not in seqs:
-                        self._seen.discard(seq)
-                        del self._marked[seq]
-            fresh = [e for e in batch if e.seq not in self._seen]
-            for stored in fresh:
+            for stored in batch:
                 if self._closing:
                     return True
-                self._seen.add(stored.seq)
+                self._cursor = max(self._cursor, stored.seq)
                 await self._dispatch(stored, recovering=recovering)
-            if not fresh or len(batch) < limit:
+            if len(batch) < self._batch:
                 return True
         return True
 
     async def _dispatch(self, stored: StoredEvent, *, recovering: bool) -> None:
+        """Match ``stored`` against every sensor now (in log order: sensor state depends on it); what
+        the matches decided is recorded and fired by a task of its own, so the next event's matching
+        never waits for this one's audit writes."""
         now = self._clock()
         audited = {a.detail.get("sensor") for a in stored.audit if a.kind == "filter"}
+        records: list[tuple[str, dict[str, Any]]] = []
         jobs: list[tuple[Sensor, Submission | Notice]] = []
         for sensor in self._sensors:
             key = (sensor.namespace, sensor.name)
@@ -253,39 +246,49 @@ class Dispatcher:
                 outcome = match(self._states.get(key, SensorState()), stored.event, sensor, now=now)
             except Exception as exc:  # a bug in one sensor's matching must not stop the others
                 log.exception("sensor failed", sensor=sensor.name, event_id=stored.event.context.id)
-                await self._record(stored.seq, "trigger-failed", {"sensor": sensor.name, "reason": repr(exc)})
+                records.append(("trigger-failed", {"sensor": sensor.name, "reason": repr(exc)}))
                 continue
             self._states[key] = outcome.state
             if outcome.verdicts and sensor.name not in audited:
-                await self._record(stored.seq, "filter", {"sensor": sensor.name, "dependencies": {
-                    dep: {"passed": v.passed, "reasons": list(v.reasons)} for dep, v in outcome.verdicts.items()}})
+                records.append(("filter", {"sensor": sensor.name, "dependencies": {
+                    dep: {"passed": v.passed, "reasons": list(v.reasons)} for dep, v in outcome.verdicts.items()}}))
             jobs.extend((sensor, s) for s in outcome.submissions)
             jobs.extend((sensor, n) for n in outcome.notices)
-        task = asyncio.create_task(self._fire_all(stored, jobs, recovering=recovering),
+        task = asyncio.create_task(self._fire_all(stored, records, jobs, recovering=recovering),
                                    name=f"dispatch of event {stored.seq}")
         self._inflight[stored.seq] = task
         task.add_done_callback(lambda _: self._inflight.pop(stored.seq, None))
 
-    async def _fire_all(self, stored: StoredEvent, jobs: list[tuple[Sensor, Submission | Notice]], *,
-                        recovering: bool) -> None:
+    async def _fire_all(self, stored: StoredEvent, records: list[tuple[str, dict[str, Any]]],
+                        jobs: list[tuple[Sensor, Submission | Notice]], *, recovering: bool) -> None:
+        # The verdicts are on record before anything they caused (one group commit for all of them).
+        if len(records) == 1:
+            await self._record(stored.seq, *records[0])
+        elif records:
+            await asyncio.gather(*(self._record(stored.seq, kind, detail) for kind, detail in records))
         done = {(a.detail.get("sensor"), a.detail.get("trigger")) for a in stored.audit
                 if a.kind in ("submitted", "trigger-failed", "logged")}
-        async with asyncio.TaskGroup() as tg:
-            for sensor, job in jobs:
-                if (sensor.name, job.trigger) in done:
-                    continue
-                name = f"trigger {sensor.name}/{job.trigger} for event {stored.seq}"
-                work = (self._notice(stored, sensor, job) if isinstance(job, Notice)
-                        else self._fire(stored, sensor, job, recovering=recovering))
-                tg.create_task(_guarded(work, name=name), name=name)
+        todo = [(sensor, job) for sensor, job in jobs if (sensor.name, job.trigger) not in done]
+        if len(todo) == 1:  # the common case needs no task of its own
+            await self._guarded_job(stored, *todo[0], recovering=recovering)
+        elif todo:
+            async with asyncio.TaskGroup() as tg:
+                for sensor, job in todo:
+                    tg.create_task(self._guarded_job(stored, sensor, job, recovering=recovering),
+                                   name=f"trigger {sensor.name}/{job.trigger} for event {stored.seq}")
         await self._mark(stored.seq)
+
+    async def _guarded_job(self, stored: StoredEvent, sensor: Sensor, job: Submission | Notice, *,
+                           recovering: bool) -> None:
+        work = (self._notice(stored, sensor, job) if isinstance(job, Notice)
+                else self._fire(stored, sensor, job, recovering=recovering))
+        await _guarded(work, name=f"trigger {sensor.name}/{job.trigger} for event {stored.seq}")
 
     async def _mark(self, seq: int) -> None:
         delay = 0.1
         while True:
             try:
                 await self._log.mark_dispatched(seq)
-                self._marked[seq] = self._epoch
                 return
             except WorkflowError as exc:  # the log is down: keep trying, the event must not run twice
                 log.error("event not marked dispatched", event_seq=seq, error=str(exc))

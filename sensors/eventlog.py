@@ -65,8 +65,9 @@ class EventLog(Protocol):
         """Record a refused delivery (bad signature, malformed body) for the audit API; never raises."""
         ...
 
-    async def pending(self, *, limit: int = 100) -> Sequence[StoredEvent]:
-        """Events not yet dispatched, oldest first (after a crash: everything acknowledged but not run)."""
+    async def pending(self, *, limit: int = 100, after_seq: int = 0) -> Sequence[StoredEvent]:
+        """Events not yet dispatched, oldest first (after a crash: everything acknowledged but not run);
+        only those with ``seq > after_seq`` (the dispatcher's cursor: what it matched already)."""
         ...
 
     async def mark_dispatched(self, seq: int) -> None:

@@ -50,9 +50,9 @@ class MemoryEventLog:
                               "event_name": event_name, "delivery_id": delivery_id, "reason": reason,
                               "received_at": received_at})
 
-    async def pending(self, *, limit: int = 100) -> Sequence[StoredEvent]:
-        """Undispatched events, oldest first."""
-        return [e for e in self._events.values() if not e.dispatched][:limit]
+    async def pending(self, *, limit: int = 100, after_seq: int = 0) -> Sequence[StoredEvent]:
+        """Undispatched events after ``after_seq``, oldest first."""
+        return [e for e in self._events.values() if not e.dispatched and e.seq > after_seq][:limit]
 
     async def mark_dispatched(self, seq: int) -> None:
         """Flag ``seq`` dispatched."""

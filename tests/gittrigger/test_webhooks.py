@@ -72,8 +72,8 @@ class MemoryLog:
         self.rejections.append({"source_kind": source_kind, "source": f"{event_source_name}/{event_name}",
                                 "delivery_id": delivery_id, "reason": reason})
 
-    async def pending(self, *, limit: int = 100) -> Sequence[StoredEvent]:
-        return [s for s in self.events if not s.dispatched][:limit]
+    async def pending(self, *, limit: int = 100, after_seq: int = 0) -> Sequence[StoredEvent]:
+        return [s for s in self.events if not s.dispatched and s.seq > after_seq][:limit]
 
     async def mark_dispatched(self, seq: int) -> None:
         self.events[seq - 1] = replace(self.events[seq - 1], dispatched=True)

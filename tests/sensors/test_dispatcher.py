@@ -483,11 +483,11 @@ class FlakyLog(MemoryEventLog):
         super().__init__()
         self.failures = failures
 
-    async def pending(self, *, limit: int = 100) -> Sequence[StoredEvent]:
+    async def pending(self, *, limit: int = 100, after_seq: int = 0) -> Sequence[StoredEvent]:
         if self.failures:
             self.failures -= 1
             raise Unavailable("disk I/O error")
-        return await super().pending(limit=limit)
+        return await super().pending(limit=limit, after_seq=after_seq)
 
 
 async def test_unreadable_log_and_unannounced_events_are_retried() -> None:
@@ -507,3 +507,43 @@ async def test_unreadable_log_and_unannounced_events_are_retried() -> None:
     finally:
         await dispatcher.close()
         await task
+
+
+class ReadsLog(MemoryEventLog):
+    """Records the ``after_seq`` of every read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[int] = []
+
+    async def pending(self, *, limit: int = 100, after_seq: int = 0) -> Sequence[StoredEvent]:
+        self.reads.append(after_seq)
+        return await super().pending(limit=limit, after_seq=after_seq)
+
+
+async def test_reads_start_after_what_was_matched_while_firings_wait() -> None:
+    """Events whose firings still wait (here: queued behind a group's running workflow) are not read
+    and matched again by the next drains: each read starts after the last event matched."""
+    engine = FakeEngine()
+    clock = Clock()
+    elog = ReadsLog()
+    dispatcher = Dispatcher(log=elog, sensors=[sensor(extra={"concurrency": {"group": "g"}})], submitter=engine,
+                            ops=engine, clock=clock, sleep=clock.sleep, poll_s=0.01)
+    first = await put(elog, {"message": "one"})
+    task = asyncio.create_task(dispatcher.run(), name="dispatcher under test")
+    try:
+        await eventually(lambda: _true(len(engine.runs) == 1), what="first run submitted")
+        second = await put(elog, {"message": "two"})
+        dispatcher.notify()
+        await eventually(lambda: _true(len(clock.delays) >= 2), what="second firing queued")
+        third = await put(elog, {"message": "three"})
+        dispatcher.notify()
+        await eventually(lambda: _true(third.seq in elog.reads or len(elog.reads) > 20), what="third read")
+        await eventually(lambda: _true(elog.reads[-1] == third.seq), what="a read after the third")
+    finally:
+        await dispatcher.close()
+        await task
+    assert elog.reads[0] == 0
+    assert set(elog.reads) == {0, first.seq, second.seq, third.seq}
+    assert elog.reads == sorted(elog.reads)
+    assert len(engine.runs) == 1  # the queued firings never ran twice, nor at all while the first runs
