@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -67,3 +68,36 @@ def test_auto_picks_json_off_a_terminal() -> None:
     configure_logging(json=None, level="info", stream=out)
     structlog.get_logger("x").info("hello")
     assert json.loads(out.getvalue())["event"] == "hello"
+
+
+class CountingStream(io.StringIO):
+    """A stream that counts flushes and what was visible at each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed: list[int] = []  # lines visible at each flush
+
+    def flush(self) -> None:
+        self.flushed.append(self.getvalue().count("\n"))
+        super().flush()
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_lines_of_one_loop_iteration_share_one_flush() -> None:
+    """On a running loop, the lines logged in one iteration are flushed once, right after it;
+    without a loop (see the other tests' plain calls) every line is flushed at once."""
+    out = CountingStream()
+    configure_logging(json=True, level="info", stream=out)
+    log = structlog.get_logger("gittrigger.test")
+    for i in range(5):
+        log.info("delivery", n=i)
+    assert out.flushed == []  # still this iteration
+    await asyncio.sleep(0)
+    assert out.flushed == [5]
+    log.info("later")
+    await asyncio.sleep(0)
+    assert out.flushed == [5, 6]
+    await asyncio.to_thread(log.info, "from a worker thread")
+    assert out.flushed == [5, 6, 7]
+    assert [json.loads(line)["event"] for line in out.getvalue().splitlines()][-2:] == ["later",
+                                                                                       "from a worker thread"]
