@@ -1,5 +1,6 @@
 """
-The storage seam: Protocols for runs, stored objects (templates), logs and the memo cache.
+The storage seam: Protocols for runs, stored objects (templates), logs, the memo cache and the
+index of the artifacts runs stored.
 
 Rows hold Argo wire JSON (``metadata``, ``spec``, ``status``), so the store, the engine and the
 HTTP API speak the same JSON. Implemented by :mod:`.memory` (tests, dev) and :mod:`.sqlite`
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from workflows.executors.base import LogLine
 
 RawObject = dict[str, Any]  # an Argo object in wire JSON (metadata/spec/status)
+Artifact = tuple[str, str, str]  # (node id, artifact name, key) of one indexed output artifact
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +85,7 @@ class WorkflowStore(Protocol):
         ...
 
     async def delete(self, namespace: str, name: str) -> None:
-        """Delete a run with its logs; raises NotFound."""
+        """Delete a run with its logs (and its artifact index rows, where indexed); raises NotFound."""
         ...
 
 
@@ -147,5 +149,57 @@ class MemoCache(Protocol):
         ...
 
 
-class Store(WorkflowStore, ObjectStore, LogStore, MemoCache, Protocol):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexedArtifact:
+    """One output artifact a run stored: which run and node made it, and its artifact store key."""
+
+    namespace: str
+    workflow: str
+    workflow_uid: str
+    node_id: str
+    name: str
+    key: str
+    size: int | None = None  # bytes, when the writer knew it (the store does not look at the files)
+    created: datetime
+
+
+def node_artifacts(node_id: str, node: Mapping[str, Any]) -> Sequence[Artifact]:
+    """The output artifacts with a key of one wire node, as index rows; only Pod nodes count.
+
+    Steps/DAG nodes re-export their children's artifacts (the same keys), and Argo's artifact GC
+    looks at Pod nodes only. Called by the stores for every changed node of every write, so a node
+    without outputs costs one dict lookup.
+    """
+    outputs = node.get("outputs")
+    if not outputs or "artifacts" not in outputs or node.get("type") != "Pod":
+        return ()
+    out: list[Artifact] = []
+    for art in outputs["artifacts"] or ():
+        s3 = art.get("s3") if isinstance(art, Mapping) else None
+        key = s3.get("key") if isinstance(s3, Mapping) else None
+        if isinstance(key, str) and key:
+            out.append((node_id, str(art.get("name") or ""), key))
+    return out
+
+
+class ArtifactIndex(Protocol):
+    """Which run stored which artifact under which key: filled by :meth:`WorkflowStore.update` from
+    the changed nodes' ``outputs.artifacts`` (Pod nodes, see :func:`node_artifacts`) in the same
+    transaction, dropped with the run by :meth:`WorkflowStore.delete`. Read by artifact GC
+    (:mod:`gittrigger.artifactcollector`) and the artifact download routes."""
+
+    async def indexed_artifacts(self, *, uid: str) -> Sequence[IndexedArtifact]:
+        """The artifacts indexed for the run with this uid, by node id then name."""
+        ...
+
+    async def referenced_keys(self, keys: Collection[str], *, excluding_uid: str | None = None) -> frozenset[str]:
+        """Which of ``keys`` an indexed run (other than ``excluding_uid``) still names."""
+        ...
+
+    async def forget_artifacts(self, *, uid: str, keys: Collection[str]) -> None:
+        """Drop this run's rows naming ``keys`` (their files were collected); unknown ones are ignored."""
+        ...
+
+
+class Store(WorkflowStore, ObjectStore, LogStore, MemoCache, ArtifactIndex, Protocol):
     """Everything a backend offers (both :mod:`.memory` and :mod:`.sqlite` do): what the server holds."""

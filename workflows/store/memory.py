@@ -1,8 +1,9 @@
 """
-The in-memory store: runs, objects, logs and the memo cache in dicts, for tests and dev.
+The in-memory store: runs, objects, logs, the memo cache and the artifact index in dicts, for
+tests and dev.
 
-Implements :class:`~workflows.store.base.WorkflowStore`, ``ObjectStore``, ``LogStore`` and
-``MemoCache`` with the same semantics as :mod:`.sqlite` (both use :mod:`.objects`), so the
+Implements :class:`~workflows.store.base.WorkflowStore`, ``ObjectStore``, ``LogStore``,
+``MemoCache`` and ``ArtifactIndex`` with the same semantics as :mod:`.sqlite` (both use :mod:`.objects`), so the
 engine and the HTTP edge can be tested against it. Every method runs without awaiting, so each
 call is atomic on the event loop. Nothing stored aliases caller data: objects go in and come out
 as JSON copies. As in the SQLite store, ``update`` with ``changed_nodes`` copies only those nodes,
@@ -21,7 +22,7 @@ from typing import Any
 from workflows.errors import AlreadyExists, Conflict, InvalidSpec, NotFound
 from workflows.executors.base import LogLine
 from workflows.store import objects
-from workflows.store.base import ListOptions, Page, RawObject
+from workflows.store.base import IndexedArtifact, ListOptions, Page, RawObject, node_artifacts
 
 
 @dataclass(slots=True, kw_only=True)
@@ -47,6 +48,7 @@ class MemoryStore:
         self._logs: list[tuple[int, LogLine]] = []
         self._log_ids = itertools.count(1)
         self._memo: dict[tuple[str, str], dict[str, Any]] = {}
+        self._artifacts: dict[str, dict[str, list[IndexedArtifact]]] = {}  # uid -> node id -> artifacts
 
     def _bump(self) -> int:
         self._version += 1
@@ -72,6 +74,7 @@ class MemoryStore:
         objects.stamp(obj, namespace=ns, name=name, version=version, now=self._clock())
         head, nodes = objects.split_nodes(obj)
         self._runs[(ns, name)] = _Run(head=head, nodes=nodes or {}, seq=version, version=version)
+        self._index(head, nodes or {}, nodes or {}, replace_all=True)
         return self._assemble(self._runs[(ns, name)])
 
     async def get(self, namespace: str, name: str) -> RawObject:
@@ -156,6 +159,10 @@ class MemoryStore:
         )
         run.head, run.nodes, run.version = head, stored_nodes, version
         if changed_nodes is None:
+            self._index(head, stored_nodes, stored_nodes, replace_all=True)
+        else:
+            self._index(head, {k: stored_nodes.get(k) for k in changed_nodes}, stored_nodes, replace_all=False)
+        if changed_nodes is None:
             return self._assemble(run)
         # O(changed): fresh copies of the head and changed nodes; unchanged nodes are the
         # caller's own dicts (see the module docstring), the store keeps its own copies.
@@ -165,7 +172,8 @@ class MemoryStore:
 
     async def delete(self, namespace: str, name: str) -> None:
         """Delete a run and its logs; raises NotFound."""
-        self._find(namespace, name)
+        run = self._find(namespace, name)
+        self._artifacts.pop(run.head["metadata"]["uid"], None)
         del self._runs[(namespace, name)]
         self._logs = [(i, ln) for i, ln in self._logs if (ln.namespace, ln.workflow) != (namespace, name)]
         self._bump()
@@ -175,6 +183,27 @@ class MemoryStore:
         if run is None:
             raise NotFound("workflow", f"{namespace}/{name}")
         return run
+
+    def _index(self, head: RawObject, changed: Mapping[str, Any], nodes: Mapping[str, Any], *,
+               replace_all: bool) -> None:
+        """Index the output artifacts of ``changed`` nodes (None: removed) of one run, as SQLite does."""
+        meta = head["metadata"]
+        uid = meta["uid"]
+        by_node = self._artifacts.get(uid)
+        if replace_all and by_node:
+            by_node.clear()
+        now = self._clock()
+        for node_id, node in changed.items():
+            found = node_artifacts(node_id, node) if node is not None else ()
+            if not found:
+                if node is None and by_node:
+                    by_node.pop(node_id, None)
+                continue
+            if by_node is None:
+                by_node = self._artifacts[uid] = {}
+            by_node[node_id] = [IndexedArtifact(
+                namespace=meta["namespace"], workflow=meta["name"], workflow_uid=uid, node_id=node_id, name=name,
+                key=key, created=now) for _, name, key in found]
 
     @staticmethod
     def _assemble(run: _Run) -> RawObject:
@@ -282,3 +311,29 @@ class MemoryStore:
         stored = objects.copy_json(dict(entry))
         stored.setdefault("creationTimestamp", objects.rfc3339(self._clock()))
         self._memo[(cache, key)] = stored
+
+    # -- ArtifactIndex ---------------------------------------------------------------------
+
+    async def indexed_artifacts(self, *, uid: str) -> Sequence[IndexedArtifact]:
+        """The run's indexed artifacts, by node id then name."""
+        by_node = self._artifacts.get(uid) or {}
+        return sorted((a for arts in by_node.values() for a in arts), key=lambda a: (a.node_id, a.name))
+
+    async def referenced_keys(self, keys: Collection[str], *, excluding_uid: str | None = None) -> frozenset[str]:
+        """Which of ``keys`` another indexed run names (a scan: memory serves tests and dev)."""
+        wanted = set(keys)
+        return frozenset(
+            a.key for uid, by_node in self._artifacts.items() if uid != excluding_uid
+            for arts in by_node.values() for a in arts if a.key in wanted
+        )
+
+    async def forget_artifacts(self, *, uid: str, keys: Collection[str]) -> None:
+        """Drop the run's rows naming ``keys``."""
+        gone = set(keys)
+        by_node = self._artifacts.get(uid) or {}
+        for node_id, arts in list(by_node.items()):
+            kept = [a for a in arts if a.key not in gone]
+            if kept:
+                by_node[node_id] = kept
+            else:
+                del by_node[node_id]

@@ -1,8 +1,9 @@
 """
-The SQLite store (the default): runs, objects, logs and the memo cache in one WAL file.
+The SQLite store (the default): runs, objects, logs, the memo cache and the artifact index in one
+WAL file.
 
-Implements :class:`~workflows.store.base.WorkflowStore`, ``ObjectStore``, ``LogStore`` and
-``MemoCache`` with the semantics of :mod:`.memory` (both use :mod:`.objects`). Opened by the
+Implements :class:`~workflows.store.base.WorkflowStore`, ``ObjectStore``, ``LogStore``,
+``MemoCache`` and ``ArtifactIndex`` with the semantics of :mod:`.memory` (both use :mod:`.objects`). Opened by the
 process runtime (``await SqliteStore.open(path)`` ... ``await store.close()``, or ``async with``).
 
 Threads: every call runs in ``asyncio.to_thread`` on a connection owned by that worker thread
@@ -22,7 +23,13 @@ Layout: a run's head (the object without ``status.nodes``) is one ``workflows`` 
 is one ``nodes`` row, so :meth:`update` writes only the nodes named in ``changed_nodes`` and a
 pass that changed 2 of 10,000 nodes writes 2 rows. Log lines are buffered by :meth:`append` and
 written in one transaction by :meth:`flush`, which a background task owned by the store also
-calls every ``flush_interval_s`` or ``flush_lines`` lines.
+calls every ``flush_interval_s`` or ``flush_lines`` lines. The ``artifacts`` table indexes the
+output artifacts of Pod nodes (:func:`~workflows.store.base.node_artifacts`), written in the same
+transaction as the nodes that name them, so it never disagrees with ``status.nodes``.
+
+Schema changes are additive: every statement of :data:`_SCHEMA` is ``IF NOT EXISTS``, so a database
+made by an older version opens and gains the new tables; a table that needs filling from existing
+rows is backfilled once, when it is created (the artifact index, from the stored nodes).
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ import structlog
 from workflows.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, Unavailable, WorkflowError
 from workflows.executors.base import LogLine
 from workflows.store import objects
-from workflows.store.base import ListOptions, Page, RawObject
+from workflows.store.base import Artifact, IndexedArtifact, ListOptions, Page, RawObject, node_artifacts
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -72,7 +79,13 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs (namespace, workflow, id);
 CREATE TABLE IF NOT EXISTS memo (
     cache TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (cache, key));
+CREATE TABLE IF NOT EXISTS artifacts (
+    workflow_uid TEXT NOT NULL, node_id TEXT NOT NULL, name TEXT NOT NULL, namespace TEXT NOT NULL,
+    workflow TEXT NOT NULL, key TEXT NOT NULL, size INTEGER, created TEXT NOT NULL,
+    PRIMARY KEY (workflow_uid, node_id, name)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS artifacts_by_key ON artifacts (key, workflow_uid);
 """
+_INDEX_COLUMNS: Final = "namespace, workflow, workflow_uid, node_id, name, key, size, created"
 
 
 def _utcnow() -> datetime:
@@ -115,6 +128,35 @@ def _load_nodes(conn: sqlite3.Connection, uids: Sequence[str]) -> dict[str, dict
         for uid, node_id, body in rows:
             out[uid][node_id] = json.loads(body)
     return out
+
+
+def _index_artifacts(conn: sqlite3.Connection, *, uid: str, namespace: str, name: str,
+                     artifacts: Sequence[Artifact], nodes: Collection[str], created: str) -> None:
+    """Replace the index rows of ``nodes`` of one run by ``artifacts`` (inside the caller's transaction)."""
+    if nodes:
+        conn.executemany("DELETE FROM artifacts WHERE workflow_uid = ? AND node_id = ?", [(uid, n) for n in nodes])
+    if artifacts:
+        conn.executemany(
+            f"INSERT OR REPLACE INTO artifacts ({_INDEX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+            [(namespace, name, uid, node_id, art, key, created) for node_id, art, key in artifacts],
+        )
+
+
+def _backfill_artifacts(conn: sqlite3.Connection, *, created: str) -> None:
+    """Index the artifacts of runs stored before the index existed (once, when the table is made)."""
+    runs = {uid: (ns, name) for uid, ns, name in conn.execute("SELECT uid, namespace, name FROM workflows")}
+    rows = conn.execute("SELECT workflow_uid, node_id, body FROM nodes WHERE body LIKE '%\"artifacts\"%'")
+    for uid, node_id, body in rows.fetchall():
+        if uid in runs:
+            found = node_artifacts(node_id, json.loads(body))
+            _index_artifacts(conn, uid=uid, namespace=runs[uid][0], name=runs[uid][1], artifacts=found, nodes=(),
+                             created=created)
+
+
+def _indexed(row: Sequence[Any]) -> IndexedArtifact:
+    ns, wf, uid, node_id, name, key, size, created = row
+    return IndexedArtifact(namespace=ns, workflow=wf, workflow_uid=uid, node_id=node_id, name=name, key=key,
+                           size=size, created=datetime.fromisoformat(created))
 
 
 class SqliteStore:
@@ -252,10 +294,13 @@ class SqliteStore:
         if str(mode).lower() != "wal":
             raise Unavailable(f"sqlite store {self.path}: cannot switch to WAL (journal_mode={mode})")
         with _transaction(conn, write=True):
+            indexed = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'artifacts'").fetchone()
             # statement by statement: executescript() would COMMIT our transaction first
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if not indexed:
+                _backfill_artifacts(conn, created=self._clock().isoformat())
 
     # -- WorkflowStore ---------------------------------------------------------------------
 
@@ -267,6 +312,7 @@ class SqliteStore:
         head, nodes = objects.split_nodes(workflow)
         head = objects.copy_json(head)
         rows = sorted((node_id, objects.dumps(node)) for node_id, node in (nodes or {}).items())
+        arts = [a for node_id, node in (nodes or {}).items() for a in node_artifacts(node_id, node)]
         now = self._clock()
 
         def insert(conn: sqlite3.Connection) -> str:
@@ -295,6 +341,8 @@ class SqliteStore:
                     "INSERT INTO nodes (workflow_uid, node_id, body) VALUES (?, ?, ?)",
                     [(meta["uid"], node_id, node) for node_id, node in rows],
                 )
+                _index_artifacts(conn, uid=meta["uid"], namespace=ns, name=name, artifacts=arts, nodes=(),
+                                 created=now.isoformat())
                 return body
 
         body = await self._run(insert)
@@ -400,8 +448,17 @@ class SqliteStore:
         head = {**given_head, "metadata": dict(given_head.get("metadata") or {})}
         given = given or {}
         ids = list(given) if changed_nodes is None else list(dict.fromkeys(changed_nodes))
-        rows = [(node_id, objects.dumps(given[node_id])) for node_id in ids if node_id in given]
-        removed = [node_id for node_id in ids if node_id not in given]
+        rows = []
+        arts: list[Artifact] = []
+        removed = []
+        for node_id in ids:
+            node = given.get(node_id)
+            if node is None:
+                removed.append(node_id)
+                continue
+            rows.append((node_id, objects.dumps(node)))
+            if "outputs" in node:  # the index: nodes without outputs cost this one lookup
+                arts += node_artifacts(node_id, node)
         now = self._clock()
 
         def write(conn: sqlite3.Connection) -> str:
@@ -427,6 +484,7 @@ class SqliteStore:
                 )
                 if changed_nodes is None:
                     conn.execute("DELETE FROM nodes WHERE workflow_uid = ?", (uid,))
+                    conn.execute("DELETE FROM artifacts WHERE workflow_uid = ?", (uid,))
                 else:
                     conn.executemany(
                         "DELETE FROM nodes WHERE workflow_uid = ? AND node_id = ?",
@@ -436,6 +494,11 @@ class SqliteStore:
                     "INSERT OR REPLACE INTO nodes (workflow_uid, node_id, body) VALUES (?, ?, ?)",
                     [(uid, node_id, node) for node_id, node in rows],
                 )
+                if arts or removed:
+                    # A node's rows are replaced as a whole: an artifact it no longer names goes.
+                    touched = removed + list(dict.fromkeys(n for n, _, _ in arts)) if changed_nodes is not None else ()
+                    _index_artifacts(conn, uid=uid, namespace=ns, name=name, artifacts=arts, nodes=touched,
+                                     created=now.isoformat())
                 return body
 
         await self._run(write)
@@ -455,6 +518,7 @@ class SqliteStore:
                 if row is None:
                     raise NotFound("workflow", f"{namespace}/{name}")
                 conn.execute("DELETE FROM nodes WHERE workflow_uid = ?", row)
+                conn.execute("DELETE FROM artifacts WHERE workflow_uid = ?", row)
                 conn.execute("DELETE FROM workflows WHERE uid = ?", row)
                 conn.execute("DELETE FROM logs WHERE namespace = ? AND workflow = ?", (namespace, name))
                 _bump(conn)
@@ -660,3 +724,42 @@ class SqliteStore:
                 )
 
         await self._run(put)
+
+    # -- ArtifactIndex ---------------------------------------------------------------------
+
+    async def indexed_artifacts(self, *, uid: str) -> Sequence[IndexedArtifact]:
+        """The run's indexed artifacts, by node id then name."""
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                f"SELECT {_INDEX_COLUMNS} FROM artifacts WHERE workflow_uid = ? ORDER BY node_id, name", (uid,)
+            ).fetchall()
+
+        return [_indexed(row) for row in await self._run(select)]
+
+    async def referenced_keys(self, keys: Collection[str], *, excluding_uid: str | None = None) -> frozenset[str]:
+        """Which of ``keys`` another indexed run names (the ``artifacts_by_key`` index)."""
+        wanted = sorted(set(keys))
+        other = "" if excluding_uid is None else " AND workflow_uid != ?"
+
+        def select(conn: sqlite3.Connection) -> frozenset[str]:
+            found: set[str] = set()
+            for i in range(0, len(wanted), _CHUNK):
+                chunk = wanted[i : i + _CHUNK]
+                params: list[str] = [*chunk] + ([] if excluding_uid is None else [excluding_uid])
+                found.update(key for (key,) in conn.execute(
+                    f"SELECT DISTINCT key FROM artifacts WHERE key IN ({','.join('?' * len(chunk))}){other}", params))
+            return frozenset(found)
+
+        return await self._run(select) if wanted else frozenset()
+
+    async def forget_artifacts(self, *, uid: str, keys: Collection[str]) -> None:
+        """Drop the run's rows naming ``keys``."""
+        gone = sorted(set(keys))
+
+        def remove(conn: sqlite3.Connection) -> None:
+            with _transaction(conn, write=True):
+                conn.executemany("DELETE FROM artifacts WHERE workflow_uid = ? AND key = ?", [(uid, k) for k in gone])
+
+        if gone:
+            await self._run(remove)

@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 
 from workflows.executors.base import LogLine
 from workflows.store import objects
-from workflows.store.base import ListOptions, Page, RawObject, Store
+from workflows.store.base import IndexedArtifact, ListOptions, Page, RawObject, Store
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "ERROR"]
 DEFAULT_QUEUE_LIMIT: Final = 1000
@@ -264,3 +264,14 @@ class WatchingStore:
 
     async def memo_put(self, cache: str, key: str, entry: Mapping[str, Any]) -> None:
         await self._inner.memo_put(cache, key, entry)
+
+    # -- ArtifactIndex -------------------------------------------------------------------------
+
+    async def indexed_artifacts(self, *, uid: str) -> Sequence[IndexedArtifact]:
+        return await self._inner.indexed_artifacts(uid=uid)
+
+    async def referenced_keys(self, keys: Collection[str], *, excluding_uid: str | None = None) -> frozenset[str]:
+        return await self._inner.referenced_keys(keys, excluding_uid=excluding_uid)
+
+    async def forget_artifacts(self, *, uid: str, keys: Collection[str]) -> None:
+        await self._inner.forget_artifacts(uid=uid, keys=keys)
