@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from workflows import artifactgc
 from workflows.errors import InvalidSpec, NotFound
 from workflows.model.spec import (
     Arguments,
@@ -146,6 +147,7 @@ def validate(
     _check_hooks(ctx, spec.hooks, path="spec.hooks")
     for i, template in enumerate(spec.templates):
         _check_template(ctx, template, path=f"spec.templates[{i}]")
+    ctx.problems += artifactgc.problems(spec.raw)
     return ctx.problems
 
 
