@@ -26,6 +26,7 @@ from typing import Any, Final, Literal, Protocol
 import structlog
 from croniter import CroniterError, croniter
 
+from gittrigger.artifactcollector import ArtifactCollector
 from gittrigger.sources.cron import zone
 from workflows.engine import Engine
 from workflows.errors import AlreadyExists, ExpressionError, InvalidSpec, NotFound, WorkflowError
@@ -350,8 +351,10 @@ class CronScheduler:
     """Fires every stored CronWorkflow on its schedule; see the module docstring."""
 
     def __init__(self, *, store: CronStore, engine: Engine, clock: Clock = utcnow,
-                 sleep: Sleep = asyncio.sleep, resync_seconds: float = 10.0) -> None:
+                 sleep: Sleep = asyncio.sleep, resync_seconds: float = 10.0,
+                 collector: ArtifactCollector | None = None) -> None:
         self._store = store
+        self._collector = collector  # history trimmed with its artifacts (artifactGC); None: runs only
         self._engine = engine
         self._clock = clock
         self._sleep = sleep
@@ -446,7 +449,10 @@ class CronScheduler:
         for old in history_to_delete(children, successful_limit=cron.successful_jobs_history_limit,
                                      failed_limit=cron.failed_jobs_history_limit):
             with contextlib.suppress(NotFound):
-                await self._store.delete(namespace, old)
+                if self._collector is not None:
+                    await self._collector.delete_workflow(namespace, old)
+                else:
+                    await self._store.delete(namespace, old)
             log.info("cron workflow history trimmed", namespace=namespace, cron_workflow=name, workflow=old)
         last = last_scheduled(status, children)
         memory = self._remember(key, raw, cron, last=last, now=now)
@@ -535,10 +541,11 @@ class CronScheduler:
 
 @contextlib.asynccontextmanager
 async def run_cron_workflows(*, store: CronStore, engine: Engine, clock: Clock = utcnow,
-                             sleep: Sleep = asyncio.sleep, resync_seconds: float = 10.0
-                             ) -> AsyncIterator[CronScheduler]:
+                             sleep: Sleep = asyncio.sleep, resync_seconds: float = 10.0,
+                             collector: ArtifactCollector | None = None) -> AsyncIterator[CronScheduler]:
     """Run a :class:`CronScheduler` as a named task for the duration of the block; yields it (for notify)."""
-    scheduler = CronScheduler(store=store, engine=engine, clock=clock, sleep=sleep, resync_seconds=resync_seconds)
+    scheduler = CronScheduler(store=store, engine=engine, clock=clock, sleep=sleep, resync_seconds=resync_seconds,
+                              collector=collector)
     task = asyncio.create_task(scheduler.run(), name="cron workflows")
     try:
         yield scheduler

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from gittrigger.artifactcollector import ArtifactCollector
 from gittrigger.cronworkflows import workflow_of
 from gittrigger.http import keys
 from workflows.errors import InvalidSpec
@@ -298,14 +299,16 @@ async def get_workflow(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/workflows/{namespace}/{name}")
 async def delete_workflow(request: web.Request) -> web.Response:
-    """Delete a Workflow; a running one is terminated first (its pods killed), as Kubernetes GC would."""
+    """Delete a Workflow; a running one is terminated first (its pods killed), as Kubernetes GC would;
+    artifacts whose ``artifactGC`` strategy says so are removed (:mod:`gittrigger.artifactcollector`)."""
     namespace, name = request.match_info["namespace"], request.match_info["name"]
     engine, store = request.app[keys.ENGINE], request.app[keys.STORE]
     await store.get(namespace, name)  # NotFound before anything else
     if (namespace, name) in engine.running():
         await engine.stop(namespace, name, strategy="Terminate")
         await engine.wait(namespace, name)
-    await store.delete(namespace, name)
+    # Its artifacts go too, as its artifactGC strategies say (Argo's OnWorkflowDeletion).
+    await ArtifactCollector(store=store, artifacts=request.app[keys.ARTIFACTS]).delete_workflow(namespace, name)
     return web.json_response({})
 
 
