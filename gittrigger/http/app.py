@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gittrigger.http import access, argo, artifacts, auth, bindings, info, keys, middlewares, openapi, streams
+from gittrigger.http import artifactfiles as artifact_files
 from gittrigger.http import templates as template_api
 from gittrigger.http.webhooks import REGISTRY
 from gittrigger.metrics import CONTENT_TYPE, Metrics, delivery_outcome
@@ -74,6 +75,6 @@ def make_app(settings: Settings, *, engine: Engine, store: Store,
     app.on_response_prepare.append(_count_delivery)
     app.on_shutdown.append(streams.on_shutdown)  # open follows and watches end; a graceful stop does not wait
     app.add_routes(routes)
-    for module in (argo, streams, template_api, bindings, info, artifacts, openapi):
+    for module in (argo, streams, template_api, bindings, info, artifacts, artifact_files, openapi):
         app.add_routes(module.routes)
     return app

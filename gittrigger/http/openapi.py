@@ -1,6 +1,6 @@
 """
-The OpenAPI 3.0 document of everything gittrigger serves under ``/api/`` and its route,
-``GET /api/v1/openapi.json``.
+The OpenAPI 3.0 document of everything gittrigger serves under ``/api/`` (and Argo's artifact
+download routes beside it, :data:`OUTSIDE_API`) and its route, ``GET /api/v1/openapi.json``.
 
 Routes are added by :func:`gittrigger.http.app.make_app`. The document is built once from one
 table, :data:`OPERATIONS` (method, path, query parameters, body, answer, error statuses), and the
@@ -26,6 +26,9 @@ routes = web.RouteTableDef()
 
 Schema = dict[str, Any]
 PATH: Final = "/api/v1/openapi.json"
+# Documented routes outside /api/: Argo Server's artifact downloads (gittrigger.http.artifactfiles).
+OUTSIDE_API: Final = ("/artifact-files/", "/artifacts/", "/input-artifacts/", "/artifacts-by-uid/",
+                      "/input-artifacts-by-uid/")
 
 # -- schema building blocks ------------------------------------------------------------------
 
@@ -324,6 +327,21 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               body_required=False, answer="ArtifactStored", status=201, errors=(400, 413, 503)),
     Operation(method="GET", path="/api/v1/gittrigger/artifacts/{key}", operation_id="gittrigger_GetArtifact",
               summary="Read an artifact of the caller's workflow", answer="ArtifactBytes", errors=(400, 404, 503)),
+    # Argo Server's artifact downloads (gittrigger.http.artifactfiles): outside /api/ as in Argo, same tokens
+    *(Operation(method="GET", path=f"/artifact-files/{{namespace}}/{{discriminator}}/{{id}}/{{nodeId}}/{{direction}}"
+                                   f"/{{artifactName}}{tail}",
+                operation_id=f"ArtifactService_GetArtifactFile{suffix}", answer="ArtifactBytes", errors=(400, 404, 503),
+                summary=f"Download {what} (discriminator: workflows|archived-workflows, direction: outputs|inputs)")
+      for tail, suffix, what in (("", "", "an artifact as stored"),
+                                 ("/{file}", "Path", "a file of a directory artifact"))),
+    *(Operation(method="GET", path=f"/{prefix}/{{namespace}}/{{name}}/{{nodeId}}/{{artifactName}}",
+                operation_id=f"ArtifactService_Get{kind}Artifact", answer="ArtifactBytes", errors=(404, 503),
+                summary=f"Download an {kind.lower()} artifact of a Workflow (Argo's older route)")
+      for prefix, kind in (("artifacts", "Output"), ("input-artifacts", "Input"))),
+    *(Operation(method="GET", path=f"/{prefix}/{{uid}}/{{nodeId}}/{{artifactName}}",
+                operation_id=f"ArtifactService_Get{kind}ArtifactByUID", answer="ArtifactBytes", errors=(404, 503),
+                summary=f"Download an {kind.lower()} artifact of the Workflow with this uid")
+      for prefix, kind in (("artifacts-by-uid", "Output"), ("input-artifacts-by-uid", "Input"))),
     # the delivery audit API (gittrigger.http.events, installed with the webhooks)
     Operation(method="GET", path="/api/v1/gittrigger/events", operation_id="gittrigger_ListEvents",
               summary="Stored deliveries, newest first", answer="EventList", errors=(400, 503), query=(

@@ -47,7 +47,7 @@ def served_routes(app: web.Application) -> set[tuple[str, str]]:
     for route in app.router.routes():
         resource = route.resource
         path = resource.canonical if resource is not None else ""
-        if path.startswith("/api/") and route.method != "HEAD":
+        if path.startswith(("/api/", *openapi.OUTSIDE_API)) and route.method != "HEAD":
             found.add((route.method, path))
     return found
 
