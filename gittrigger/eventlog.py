@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS rejections (
 """
 _COLUMNS: Final = "seq, source_kind, delivery_id, received_at, dispatched, body"
 RECENT_EVENTS: Final = 4096  # appended events kept parsed for the dispatcher's next read
+CHECKPOINT_WRITES: Final = 1000  # writes between WAL checkpoints (~SQLite's own 1000-page default)
 
 
 def _utcnow() -> datetime:
@@ -81,6 +82,10 @@ class SqliteEventLog:
         self._writes: list[_Write[Any]] = []
         self._committer: asyncio.Task[None] | None = None
         self._recent: dict[int, Event] = {}
+        self._unchecked = 0  # writes committed since the last checkpoint began
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._ckpt_lock = threading.Lock()
+        self._ckpt_conn: sqlite3.Connection | None = None
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utcnow,
@@ -92,6 +97,8 @@ class SqliteEventLog:
 
     async def close(self) -> None:
         """Close the connection; call once no other call is in flight. Idempotent."""
+        if self._checkpointer is not None:
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
         await asyncio.to_thread(self._disconnect)
 
     async def __aenter__(self) -> Self:
@@ -210,6 +217,8 @@ class SqliteEventLog:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            # Checkpoints run beside the writer (see _checkpoint), never inside a delivery's commit.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             conn.close()
@@ -217,10 +226,39 @@ class SqliteEventLog:
         self._conn = conn
 
     def _disconnect(self) -> None:
+        with self._ckpt_lock:
+            if self._ckpt_conn is not None:
+                self._ckpt_conn.close()
+                self._ckpt_conn = None
         with self._lock:
             if self._conn is not None:
-                self._conn.close()
+                self._conn.close()  # the last connection to close checkpoints what is left
                 self._conn = None
+
+    def _maybe_checkpoint(self, writes: int) -> None:
+        """Start a WAL checkpoint once enough was written since the last one (one at a time)."""
+        self._unchecked += writes
+        if self._unchecked < CHECKPOINT_WRITES or (self._checkpointer is not None and not self._checkpointer.done()):
+            return
+        self._unchecked = 0
+        self._checkpointer = asyncio.create_task(asyncio.to_thread(self._checkpoint), name="event log checkpoint")
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database on a connection of its own (PASSIVE: it waits for no one).
+
+        SQLite's automatic checkpoint would run inside whichever commit crossed the threshold, with
+        the writer's lock held: every delivery waiting for that group commit (and every one queued
+        behind it) then waited for megabytes of copying and an fsync of the database file too.
+        """
+        with self._ckpt_lock:
+            try:
+                if self._ckpt_conn is None:
+                    self._ckpt_conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
+                                                      check_same_thread=False)
+                    self._ckpt_conn.execute("PRAGMA synchronous=FULL")
+                self._ckpt_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:  # the next one will try again; the WAL only grows meanwhile
+                log.warning("event log checkpoint failed", path=self.path, error=str(exc))
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._call, fn)
@@ -257,6 +295,7 @@ class SqliteEventLog:
             for item, result in zip(batch, results, strict=True):
                 if not item.future.done():  # its request may have gone away
                     item.future.set_result(result)
+            self._maybe_checkpoint(len(batch))
 
     def _remember(self, stored: StoredEvent) -> None:
         self._recent[stored.seq] = stored.event

@@ -297,3 +297,28 @@ async def test_sigkill_after_append_leaves_the_event_pending(tmp_path: Path) -> 
         _, created = await reopened.append(event("crash"), source_kind="github", delivery_id="crash-1",
                                            received_at=T0)
         assert not created
+
+
+async def test_checkpoints_run_beside_the_writer_not_inside_a_commit(tmp_path: Path) -> None:
+    """Automatic checkpoints are off on the writer; after CHECKPOINT_WRITES writes the log copies
+    the WAL into the database on its own connection, so the file grows without a commit doing it."""
+    from gittrigger import eventlog
+
+    path = tmp_path / "events.db"
+    log = await SqliteEventLog.open(path)
+    try:
+        def autocheckpoint(conn: Any) -> int:
+            return int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+        assert await log._run(autocheckpoint) == 0
+        before = path.stat().st_size
+        for start in range(0, eventlog.CHECKPOINT_WRITES + 50, 50):
+            await asyncio.gather(*(log.append(event(f"e{i}"), source_kind="github", delivery_id=f"d{i}",
+                                              received_at=T0) for i in range(start, start + 50)))
+        assert log._checkpointer is not None
+        await log._checkpointer
+        assert path.stat().st_size > before + 100_000  # the events' pages reached the database file
+    finally:
+        await log.close()
+    async with await SqliteEventLog.open(path) as reopened:
+        assert len(await reopened.pending(limit=5000)) == eventlog.CHECKPOINT_WRITES + 50
