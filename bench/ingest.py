@@ -12,7 +12,10 @@ its log (level ``--log-level``, default info, as deployed) to a file in that dir
   (so the engine is not what is measured). ``--clients`` concurrent aiohttp tasks (one session,
   keep-alive) POST signed pushes, each with its own ``X-GitHub-Delivery``, for ``--seconds``:
   deliveries/s over the window, p50/p99 answer latency, and the count of non-202 answers.
-  The client runs in this process and shares the 2 cores with the server.
+  The client runs in this process and shares the 2 cores with the server. Dispatch is reported
+  beside it: ``dispatched_in_window`` (events dispatched by the window's end / stored) and
+  ``dispatch_catch_up_s`` (from the window's end until every stored event was dispatched): while
+  deliveries keep arriving the dispatcher yields to them (see ``sensors.dispatcher``).
 - ``to_process``: a Sensor submitting a one-step workflow whose container runs ``date +%s%N``
   directly (isolation none); sequential deliveries; for each, the step's ``outputs.result`` (the
   process's own CLOCK_REALTIME reading at start) minus the client's ``time.time_ns()`` just
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -30,6 +34,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -94,6 +99,7 @@ spec:
 
 
 LAST_SERVER_PID = [0]
+LAST_DATA_DIR: list[Path] = []
 
 
 def cpu_seconds(pid: int) -> float:
@@ -169,6 +175,7 @@ async def server(manifests: str, *, log_level: str, keep: bool,
                     raise RuntimeError(f"server did not start: {(data / 'server.log').read_text()[-2000:]}")
                 await asyncio.sleep(0.1)
         LAST_SERVER_PID[0] = proc.pid
+        LAST_DATA_DIR[:] = [data]
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -208,11 +215,68 @@ async def throughput(base: str, *, clients: int, seconds: float) -> dict[str, An
         elapsed = time.perf_counter() - start
         server_cpu = cpu_seconds(LAST_SERVER_PID[0]) - server_cpu
         client_cpu = time.process_time() - client_cpu
+    stored, in_window = dispatch_counts(LAST_DATA_DIR[0])
+    catch_up = await dispatch_catch_up(LAST_DATA_DIR[0])
     ordered = sorted(latencies)
     return {"deliveries": len(latencies), "seconds": elapsed, "per_s": len(latencies) / elapsed,
             "p50_ms": percentile(ordered, 0.50) * 1e3, "p99_ms": percentile(ordered, 0.99) * 1e3,
             "non_202": sum(c for s, c in statuses.items() if s != 202), "statuses": statuses,
-            "server_cpu_per_s": server_cpu / elapsed, "client_cpu_per_s": client_cpu / elapsed}
+            "server_cpu_per_s": server_cpu / elapsed, "client_cpu_per_s": client_cpu / elapsed,
+            "stored": stored, "dispatched_in_window": in_window, "dispatch_catch_up_s": catch_up}
+
+
+async def at_rate(base: str, *, rate: float, seconds: float, connections: int) -> dict[str, Any]:
+    """Open loop: deliveries sent on a fixed schedule of ``rate`` a second for ``seconds``, each one's
+    latency counted from the moment it was due (so a stalled server, or client, cannot hide its
+    queue: no coordinated omission); at most ``connections`` keep-alive connections."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        server_cpu = cpu_seconds(LAST_SERVER_PID[0])
+
+        async def one(n: int, due: float) -> None:
+            body = push_body(n)
+            headers = signed_headers(body, f"rate-{n}-{uuid.uuid4()}")
+            async with session.post(f"{base}/push", data=body, headers=headers) as resp:
+                await resp.read()
+            latencies.append(time.perf_counter() - due)
+            statuses[resp.status] = statuses.get(resp.status, 0) + 1
+
+        tasks: list[asyncio.Task[None]] = []
+        start = time.perf_counter()
+        total = int(rate * seconds)
+        for n in range(total):
+            due = start + n / rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            tasks.append(asyncio.create_task(one(n, due)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+        server_cpu = cpu_seconds(LAST_SERVER_PID[0]) - server_cpu
+    ordered = sorted(latencies)
+    return {"deliveries": len(latencies), "achieved_per_s": len(latencies) / elapsed,
+            "p50_ms": percentile(ordered, 0.50) * 1e3, "p99_ms": percentile(ordered, 0.99) * 1e3,
+            "max_ms": ordered[-1] * 1e3, "non_202": sum(c for s, c in statuses.items() if s != 202),
+            "server_cpu_per_s": server_cpu / elapsed}
+
+
+def dispatch_counts(data: Path) -> tuple[int, int]:
+    """(events stored, events dispatched) in the server's event log, read beside it (WAL)."""
+    with contextlib.closing(sqlite3.connect(data / "events.db", timeout=10)) as conn:
+        total, done = conn.execute("SELECT count(*), coalesce(sum(dispatched), 0) FROM events").fetchone()
+    return int(total), int(done)
+
+
+async def dispatch_catch_up(data: Path, *, timeout: float = 300.0) -> float | None:
+    """Seconds from now until every stored event is dispatched (None: not within ``timeout``)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        total, done = dispatch_counts(data)
+        if done >= total:
+            return round(time.perf_counter() - start, 3)
+        await asyncio.sleep(0.05)
+    return None
 
 
 async def to_process(base: str, *, deliveries: int) -> dict[str, Any]:
@@ -256,7 +320,9 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default 32)")
     parser.add_argument("--seconds", type=float, default=None, help="throughput window (default 10)")
     parser.add_argument("--deliveries", type=int, default=None, help="sequential runs for to_process (default 50)")
-    parser.add_argument("--only", choices=("throughput", "to_process"), default=None)
+    parser.add_argument("--rate", type=float, default=None,
+                        help="deliveries/s of the open-loop latency run (default 2000, the target)")
+    parser.add_argument("--only", choices=("throughput", "latency", "to_process"), default=None)
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--profile", type=Path, default=None,
                         help="write the throughput server's cProfile stats here (first repetition)")
@@ -266,6 +332,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     clients = args.clients or (4 if args.quick else 32)
     seconds = args.seconds or (0.5 if args.quick else 10.0)
     deliveries = args.deliveries or (3 if args.quick else 50)
+    rate = args.rate or (200.0 if args.quick else 2000.0)
     report: dict[str, Any] = {"targets": TARGETS, "repeat": repeat, "cpus": os.cpu_count(),
                               "log_level": args.log_level}
     if args.only in (None, "throughput"):
@@ -285,6 +352,22 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "client_cpu_per_s": summary([r["client_cpu_per_s"] for r in runs]),
             "non_202": sum(r["non_202"] for r in runs),
             "statuses": [r["statuses"] for r in runs],
+            "dispatched_in_window": [f"{r['dispatched_in_window']}/{r['stored']}" for r in runs],
+            "dispatch_catch_up_s": [r["dispatch_catch_up_s"] for r in runs],
+        }
+    if args.only in (None, "latency"):
+        runs = []
+        for _ in range(repeat):
+            async with server(SOURCE + "---" + LOG_SENSOR, log_level=args.log_level, keep=args.keep) as base:
+                runs.append(await at_rate(base, rate=rate, seconds=seconds, connections=64))
+        report["latency"] = {
+            "rate_per_s": rate, "seconds": seconds, "connections": 64,
+            "achieved_per_s": summary([r["achieved_per_s"] for r in runs]),
+            "answer_p50_ms": summary([r["p50_ms"] for r in runs]),
+            "answer_p99_ms": {**summary([r["p99_ms"] for r in runs]), "target": TARGETS["answer_p99_ms"]},
+            "answer_max_ms": summary([r["max_ms"] for r in runs]),
+            "server_cpu_per_s": summary([r["server_cpu_per_s"] for r in runs]),
+            "non_202": sum(r["non_202"] for r in runs),
         }
     if args.only in (None, "to_process"):
         runs = []

@@ -186,9 +186,10 @@ async def _start_triggers(
     if (metrics := app.get(METRICS)) is not None:
         metrics.watch_event_log(event_log)
         engine.add_phase_listener(metrics.phase_listener)
+    load = webhooks.DeliveryLoad()
     dispatcher = Dispatcher(log=event_log, sensors=sensors, submitter=engine,
-                            ops=StoreOps(engine=engine, store=store), clock=_utcnow)
-    webhooks.setup(app, registry=registry, log=event_log, notify=dispatcher.notify)
+                            ops=StoreOps(engine=engine, store=store), clock=_utcnow, busy=load.busy)
+    webhooks.setup(app, registry=registry, log=event_log, notify=dispatcher.notify, load=load)
     reporter = StatusReporter()
     base = f"http://{settings.server.host}:{settings.server.port}"
     statuses = CommitStatuses(

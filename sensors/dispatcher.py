@@ -17,6 +17,12 @@ what is pending, and skips a trigger whose run exists already (an audit ``submit
 a run carrying the event's ``gittrigger.io/event-seq``/``sensor``/``trigger`` labels), so an
 acknowledged delivery produces one run, not two.
 
+Priority: answering deliveries comes first. While ``busy()`` says deliveries are being answered
+(the webhook edge counts them), the dispatcher waits ``yield_s`` before each event, so a flood of
+pushes is acknowledged at full speed while dispatch goes on at a bounded pace (at most
+1/``yield_s`` events a second) from the durable log, and catches up at full speed once the flood
+ends. A lone delivery is never delayed: it is answered before the dispatcher runs.
+
 Policies, per trigger: ``retryStrategy`` (``steps`` attempts in all, waits ``duration`` x
 ``factor``^n, defaults 1 s and 1; jitter ignored so tests stay exact; no strategy = one
 attempt); ``rateLimit`` (a token bucket of ``requestsPerUnit`` tokens refilled over ``unit``,
@@ -124,7 +130,8 @@ class Dispatcher:
     def __init__(self, *, log: EventLog, sensors: Sequence[Sensor], submitter: Submitter,
                  ops: WorkflowOps | None = None, clock: Callable[[], datetime] = _utcnow,
                  sleep: Sleep = asyncio.sleep, group_poll_s: float = 1.0, poll_s: float = 5.0,
-                 retry_s: float = 1.0, batch: int = 100) -> None:
+                 retry_s: float = 1.0, batch: int = 100, busy: Callable[[], bool] = lambda: False,
+                 yield_s: float = 0.002) -> None:
         self._log = log
         self._sensors = tuple(sensors)
         self._submitter = submitter
@@ -135,6 +142,8 @@ class Dispatcher:
         self._poll_s = poll_s
         self._retry_s = retry_s
         self._batch = batch
+        self._busy = busy
+        self._yield_s = yield_s
         self._states: dict[tuple[str, str], SensorState] = {}
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self._groups: dict[str, asyncio.Lock] = {}
@@ -224,6 +233,10 @@ class Dispatcher:
                 log.error("event log unreadable", error=str(exc))
                 return False
             for stored in batch:
+                if self._busy():  # deliveries are being answered: they go first, one event per yield_s
+                    await self._sleep(self._yield_s)
+                else:  # matching never awaits: without this a batch would hold the loop for all its events
+                    await asyncio.sleep(0)
                 if self._closing:
                     return True
                 self._cursor = max(self._cursor, stored.seq)

@@ -31,6 +31,7 @@ the same exactly-once treatment.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -50,6 +51,37 @@ from sensors.events import Event
 from workflows.errors import Unavailable
 
 REGISTRY: Final = web.AppKey("gittrigger.webhooks.registry", EventSourceRegistry)
+
+
+class DeliveryLoad:
+    """Whether deliveries are arriving: the dispatcher yields to them (a 2xx is what a host waits
+    for; dispatch reads from the durable log and may come a moment later).
+
+    Busy while one is being answered or one arrived in the last ``recent_s``: under a flood the
+    in-flight count drops to zero for a moment after every group commit answers a batch, and
+    those moments must not count as quiet.
+    """
+
+    def __init__(self, *, recent_s: float = 0.01, clock: Callable[[], float] = time.monotonic) -> None:
+        self.in_flight = 0
+        self._recent_s = recent_s
+        self._clock = clock
+        self._last = -recent_s
+
+    def arrived(self) -> None:
+        """A delivery is being answered (pair with :meth:`answered`)."""
+        self.in_flight += 1
+        self._last = self._clock()
+
+    def answered(self) -> None:
+        self.in_flight -= 1
+
+    def busy(self) -> bool:
+        """Whether a delivery is being answered now or arrived within ``recent_s``."""
+        return self.in_flight > 0 or self._clock() - self._last < self._recent_s
+
+
+LOAD: Final = web.AppKey("gittrigger.webhooks.load", DeliveryLoad)
 
 HOSTS: Final[Mapping[str, WebhookHost]] = {
     "github": github,
@@ -74,14 +106,17 @@ def setup(
     log: EventLog,
     notify: Callable[[], object],
     clock: Callable[[], datetime] | None = None,
+    load: DeliveryLoad | None = None,
 ) -> None:
     """Serve the registry's endpoints and the event audit API on ``app`` (call once, before start).
 
     ``notify`` is called (and awaited if it returns an awaitable) after each new event is stored.
-    The catch-all route goes last, so every route added earlier keeps precedence.
+    ``load`` counts the deliveries in flight (for the dispatcher's ``busy``). The catch-all route
+    goes last, so every route added earlier keeps precedence.
     """
     events_api.setup(app, log=log, notify=notify, clock=clock)
     app[REGISTRY] = registry
+    app[LOAD] = load or DeliveryLoad()
     app.router.add_route("*", "/{tail:.*}", handle_delivery, name="webhooks")
 
 
@@ -105,6 +140,15 @@ async def handle_delivery(request: web.Request) -> web.StreamResponse:
     endpoint = request.app[REGISTRY].lookup(request.path)
     if endpoint is None:
         return await _unknown(request)
+    load = request.app[LOAD]
+    load.arrived()
+    try:
+        return await _deliver(request, endpoint)
+    finally:
+        load.answered()
+
+
+async def _deliver(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     received_at = request.app[events_api.CLOCK]()
     headers = request.headers
     host = HOSTS[endpoint.kind]

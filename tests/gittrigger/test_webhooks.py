@@ -597,3 +597,49 @@ async def test_gitlab_events_name_the_hooks_a_source_takes(client: Client, event
         answer = await resp.json()
         assert resp.status == 200 and answer["ignored"] and "Merge Request Hook" in answer["reason"]
         assert not event_log.events
+
+
+class HeldLog(MemoryLog):
+    """append waits until released, so a test can look at the edge while a delivery is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def append(self, event: Event, *, source_kind: str, delivery_id: str | None,
+                     received_at: datetime) -> tuple[StoredEvent, bool]:
+        self.entered.set()
+        await self.release.wait()
+        return await super().append(event, source_kind=source_kind, delivery_id=delivery_id,
+                                    received_at=received_at)
+
+
+async def test_delivery_load_counts_deliveries_being_answered(aiohttp_client: Any, parts: Parts,
+                                                              tmp_path: Path, wakeups: Wakeups) -> None:
+    """The dispatcher's busy signal: true exactly while a delivery is being answered, whatever
+    its outcome (stored, refused, unknown endpoint)."""
+    held = HeldLog()
+    app = build_app(parts, tmp_path, log=held, notify=wakeups)
+    now = [100.0]
+    load = app[webhooks.LOAD] = webhooks.DeliveryLoad(recent_s=0.01, clock=lambda: now[0])
+    client = await aiohttp_client(app)
+    assert not load.busy()
+    body = payload("github-push.json")
+    post = asyncio.create_task(client.post("/github", data=body, headers=github_headers(body, delivery="d-9")))
+    await asyncio.wait_for(held.entered.wait(), 5)
+    assert load.busy() and load.in_flight == 1
+    now[0] += 60  # long in flight: busy because it is being answered, not because it is recent
+    assert load.busy()
+    held.release.set()
+    resp = await post
+    assert resp.status == 202
+    assert load.in_flight == 0 and not load.busy()  # it arrived a minute ago
+    refused = await client.post("/github", data=body, headers=github_headers(body, secret=b"wrong"))
+    assert refused.status == 401
+    assert load.in_flight == 0 and load.busy()  # one arrived just now: more may be on their way
+    now[0] += 0.011
+    assert not load.busy()
+    unknown = await client.post("/nowhere", data=body)
+    assert unknown.status == 404
+    assert load.in_flight == 0

@@ -547,3 +547,23 @@ async def test_reads_start_after_what_was_matched_while_firings_wait() -> None:
     assert set(elog.reads) == {0, first.seq, second.seq, third.seq}
     assert elog.reads == sorted(elog.reads)
     assert len(engine.runs) == 1  # the queued firings never ran twice, nor at all while the first runs
+
+
+async def test_dispatch_yields_to_deliveries_being_answered(elog: EventLog) -> None:
+    """While busy() (deliveries in flight), each event waits yield_s before it is matched; when the
+    edge is idle, nothing waits."""
+    engine = FakeEngine()
+    clock = Clock()
+    busy = [True]
+    dispatcher = Dispatcher(log=elog, sensors=[sensor()], submitter=engine, ops=engine, clock=clock,
+                            sleep=clock.sleep, busy=lambda: busy[0], yield_s=0.5)
+    for i in range(3):
+        await put(elog, {"message": f"busy {i}"})
+    await dispatcher.drain()
+    assert clock.delays == [0.5, 0.5, 0.5]
+    assert len(engine.runs) == 3
+    busy[0] = False
+    await put(elog, {"message": "idle"})
+    await dispatcher.drain()
+    assert clock.delays == [0.5, 0.5, 0.5]
+    assert len(engine.runs) == 4
