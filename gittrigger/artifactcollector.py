@@ -57,8 +57,8 @@ class ArtifactCollector:
 
     async def on_workflow_phase(self, namespace: str, name: str, phase: str, workflow: RawObject) -> None:
         """Engine phase listener: collect ``OnWorkflowCompletion`` artifacts once the run completed."""
-        if phase not in _COMPLETED:
-            return
+        if phase not in _COMPLETED or not artifactgc.declares_gc(workflow):
+            return  # most runs declare no artifactGC: no wait, no read
         try:
             if self._engine is not None:
                 await self._engine.wait(namespace, name)

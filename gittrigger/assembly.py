@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, cast
 
+from gittrigger.artifactcollector import ArtifactCollector
 from gittrigger.artifacttokens import ArtifactTokens
 from gittrigger.repos import GitRepos, SecretResolver
 from gittrigger.secretsources import open_secrets
@@ -52,6 +53,7 @@ class Parts:
     templates: DictTemplateGetter
     configmaps: ConfigMaps
     secrets: SecretResolver  # secret references in manifests (gittrigger.secretsources.open_secrets)
+    collector: ArtifactCollector  # artifactGC: deletes runs with their artifacts; collects on completion
 
 
 def templates_in(paths: Sequence[Path], *, max_bytes: int = MAX_BYTES) -> list[Workflow]:
@@ -144,9 +146,12 @@ async def assemble(
         engine = Engine(store=store, executor=executor, templates=templates, memo_cache=store, semaphores=configmaps)
         if isinstance(executor, KubernetesExecutor):
             engine.add_phase_listener(executor.on_workflow_phase)  # workflow-level pod GC
+        # OnWorkflowCompletion artifactGC: local pods and Kubernetes pods' uploads share this store.
+        collector = ArtifactCollector(store=store, artifacts=LocalArtifactStore(data_dir / "artifacts"), engine=engine)
+        engine.add_phase_listener(collector.on_workflow_phase)
         try:
             yield Parts(store=store, engine=engine, executor=executor, templates=templates, configmaps=configmaps,
-                        secrets=secrets)
+                        secrets=secrets, collector=collector)
         finally:
             if isinstance(executor, KubernetesExecutor):
                 executor.detach()  # pods outlive this server: the next one re-attaches to them

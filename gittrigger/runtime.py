@@ -121,7 +121,7 @@ async def serve(settings: Settings, *, watch_config: bool = False) -> None:
             app = make_app(settings, engine=parts.engine, store=parts.store, templates=parts.templates)
             async with start_triggers(settings, app=app, engine=parts.engine, store=parts.store,
                                       documents=config.event_documents, secrets=parts.secrets) as triggers, \
-                    run_cron_workflows(store=parts.store, engine=parts.engine) as crons:
+                    run_cron_workflows(store=parts.store, engine=parts.engine, collector=parts.collector) as crons:
                 app[CRON_SCHEDULER] = crons  # API writes to CronWorkflows take effect at once
                 reloader = Reloader(
                     paths=paths, namespace=settings.engine.namespace, secrets=triggers.secrets,
