@@ -59,12 +59,12 @@ async def artifact_file(request: web.Request) -> web.StreamResponse:
     """An artifact (or a file of a directory artifact) of a workflow, by name or (archived) by uid."""
     info = request.match_info
     namespace, discriminator, direction = info["namespace"], info["discriminator"], info["direction"]
+    caller = _authenticate(request)  # who asks comes first: a stranger learns nothing, not even a 400
+    _authorize(caller, namespace)
     if direction not in ("outputs", "inputs"):
         raise InvalidSpec("direction", f"must be outputs or inputs, got {direction!r}")
     if discriminator not in ("workflows", "archived-workflows"):
         raise InvalidSpec("discriminator", f"must be workflows or archived-workflows, got {discriminator!r}")
-    caller = _authenticate(request)
-    _authorize(caller, namespace)
     if discriminator == "workflows":
         workflow = await request.app[keys.STORE].get(namespace, info["id"])
     else:

@@ -156,3 +156,11 @@ async def test_api_delete_collects_artifacts_by_strategy(served: Served) -> None
     assert {name: served.artifacts.exists(served.key(name)) for name in ("out", "plain", "dir", "kept")} == \
         {"out": False, "plain": False, "dir": False, "kept": True}
     assert (await served.client.get(paths(served, "kept")[0], headers=VIEW)).status == 404  # the run is gone
+
+
+async def test_a_stranger_gets_401_before_any_path_check(served: Served) -> None:
+    """Found by schemathesis: a malformed path without a token answered 400; who asks comes first."""
+    resp = await served.client.get("/artifact-files/0/0/0/0/0/0")
+    assert resp.status == 401
+    resp = await served.client.get("/artifact-files/ci/0/0/0/0/0", headers=VIEW)
+    assert resp.status == 400
