@@ -192,6 +192,14 @@ def execute_dag(p: Pass, call: Call, holder: TemplateScope, processed: Processed
         if task in ctx.settled:
             del frontier.active[task]
             continue
+        n = ctx.task_node(task)
+        if (n is not None and not p.full and n.type is NodeType.POD and not n.phase.completed
+                and n.id not in p.finished and not fulfilled(n)):
+            # A pod still running with nothing new: all a visit would learn is what operator.execute
+            # answers for it at once (the node, unchanged), so only its effect is kept.
+            ctx.visited.add(task)
+            ctx.busy = True
+            continue
         _execute_task(ctx, task)
         _after_visit(ctx, task)
     while frontier.heap:
