@@ -474,6 +474,21 @@ async def test_forget_workflow_removes_workspaces_and_volumes(
     assert sorted(p.name for p in (data / "volumes" / "ns").iterdir()) == ["uid-keep"]
 
 
+async def test_a_run_of_the_same_name_after_forget_workflow_gets_its_scratch_dir_again(
+    make: Callable[..., LocalExecutor], tmp_path: Path
+) -> None:
+    """Bare unisolated pods share a scratch directory made once per run name; forgetting the run
+    removes it, and a later run of that name (a deleted and re-created Workflow) must get it back."""
+    ex = make(isolation="none")
+    first = await ex.run(pod(sh("pwd"), workflow="again"), on_ready=no_ready)
+    assert first.phase is NodePhase.SUCCEEDED, first.message
+    await ex.forget_workflow(namespace="ns", workflow="again", workflow_uid="uid-1")
+    assert not (tmp_path / "data" / "pods" / "ns" / "again").exists()
+    second = await ex.run(pod(sh("pwd"), name="q", workflow="again"), on_ready=no_ready)
+    assert second.phase is NodePhase.SUCCEEDED, second.message
+    assert second.result == first.result  # the same shared directory, made again
+
+
 async def test_finished_pod_is_not_run_twice_but_a_new_attempt_runs(
     make: Callable[..., LocalExecutor], sink: Sink
 ) -> None:

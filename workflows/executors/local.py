@@ -52,6 +52,7 @@ from workflows.model.status import NodePhase
 LOST_MESSAGE: Final = "pod was running when the server stopped; its result was lost"
 POD_IP: Final = "127.0.0.1"
 HOST_NAME: Final = socket.gethostname()  # {{steps.x.hostNodeName}}: the node a pod ran on
+_POD_DIRS_KEPT: Final = 4096  # runs whose pods' directory is remembered (cleared when full)
 _SCRATCH: Final = ".scratch"
 _TICKS: Final = os.sysconf("SC_CLK_TCK")
 # The smallest sandbox a container needs; if this fails (no user namespaces...), isolate nothing.
@@ -122,6 +123,7 @@ class LocalExecutor:
         self._boot_id = _read_boot_id()
         self._running: dict[Path, asyncio.Future[PodResult]] = {}
         self._scratches: set[Path] = set()
+        self._pod_dirs: dict[tuple[str, str], Path] = {}  # (namespace, workflow) -> its pods' directory
         self._journal = PodJournal(self._data_dir / "pods", instance=self._instance, boot_id=self._boot_id)
         self._cgroups = processes.MemoryCgroups()
         self._host = OsHost()
@@ -130,9 +132,19 @@ class LocalExecutor:
         """Close the pod journal (pods still running are the engine's to stop first)."""
         self._journal.close()
 
+    def _pods_dir(self, namespace: str, workflow: str) -> Path:
+        """``<data dir>/pods/<namespace>/<workflow>``, built once per run (pathlib joins cost, per pod)."""
+        key = (namespace, workflow)
+        found = self._pod_dirs.get(key)
+        if found is None:
+            if len(self._pod_dirs) >= _POD_DIRS_KEPT:
+                self._pod_dirs.clear()
+            found = self._pod_dirs[key] = self._data_dir / "pods" / namespace / workflow
+        return found
+
     def _scratch(self, pod: PodRequest) -> Path:
         """The directory unisolated bare pods of one workflow share (see :func:`_bare`), made once."""
-        path = self._data_dir / "pods" / pod.namespace / pod.workflow_name / _SCRATCH
+        path = self._pods_dir(pod.namespace, pod.workflow_name) / _SCRATCH
         if path not in self._scratches:
             path.mkdir(parents=True, exist_ok=True)
             self._scratches.add(path)
@@ -140,7 +152,7 @@ class LocalExecutor:
 
     def workspace(self, pod: PodRequest) -> Path:
         """The pod's workspace directory."""
-        return self._data_dir / "pods" / pod.namespace / pod.workflow_name / pod.pod_name
+        return self._pods_dir(pod.namespace, pod.workflow_name) / pod.pod_name
 
     async def forget_pods(self, namespace: str, workflow: str, pod_names: Sequence[str]) -> None:
         """Forget pods a retry runs again under the same names (Argo deletes them first): their
@@ -159,6 +171,8 @@ class LocalExecutor:
         """
         pods = self._data_dir / "pods" / namespace / workflow
         volumes = self._data_dir / "volumes" / namespace / workflow_uid
+        self._pod_dirs.pop((namespace, workflow), None)
+        self._scratches.discard(pods / _SCRATCH)  # a later run of the same name makes it again
         for path in (pods, volumes):
             await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
 

@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from workflows.executors import processes
@@ -265,8 +266,15 @@ class PodRun:
             candidates = [os.path.join(cwd, name)]
         else:
             candidates = [os.path.join(d or ".", name) for d in path.split(":")]
+        layout = self._layout
         for candidate in candidates:
-            host = self._layout.locate(c.name, candidate) if os.path.isabs(candidate) else candidate
+            # Strings, not Paths: with a ten-entry PATH this lookup ran for every pod at ~3x the cost.
+            if not os.path.isabs(candidate):
+                host: str | Path = candidate
+            elif layout.isolated:
+                host = layout.locate(c.name, candidate)
+            else:
+                host = layout.relocated.get(candidate) or candidate
             with contextlib.suppress(OSError):
                 if os.path.isfile(host) and os.access(host, os.X_OK):
                     return
