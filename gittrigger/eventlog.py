@@ -61,7 +61,9 @@ CREATE TABLE IF NOT EXISTS rejections (
     event_name TEXT NOT NULL, delivery_id TEXT, reason TEXT NOT NULL, received_at TEXT NOT NULL);
 """
 _COLUMNS: Final = "seq, source_kind, delivery_id, received_at, dispatched, body"
-RECENT_EVENTS: Final = 4096  # appended events kept parsed for the dispatcher's next read
+# Appended events kept parsed for the dispatcher's next read, bounded by their JSON size: during a
+# flood the dispatcher lags on purpose, and large pushes must not pin memory meanwhile.
+RECENT_BYTES: Final = 8 * 1024 * 1024
 CHECKPOINT_WRITES: Final = 1000  # writes between WAL checkpoints (~SQLite's own 1000-page default)
 
 
@@ -82,6 +84,8 @@ class SqliteEventLog:
         self._writes: list[_Write[Any]] = []
         self._committer: asyncio.Task[None] | None = None
         self._recent: dict[int, Event] = {}
+        self._recent_sizes: dict[int, int] = {}
+        self._recent_bytes = 0
         self._unchecked = 0  # writes committed since the last checkpoint began
         self._checkpointer: asyncio.Task[None] | None = None
         self._ckpt_lock = threading.Lock()
@@ -116,11 +120,12 @@ class SqliteEventLog:
         Writes arriving while a commit is in flight are committed together in the next
         transaction (group commit): one fsync for many deliveries, each answered only after it.
         """
+        body = event.to_cloudevent_json()
         stored, created = await self._write(functools.partial(
             _insert, event=event, source_kind=source_kind, delivery_id=delivery_id, received_at=received_at,
-            body=event.to_cloudevent_json()))
+            body=body))
         if created:
-            self._remember(stored)
+            self._remember(stored, size=len(body))
         return stored, created
 
     async def reject(self, *, source_kind: str, event_source_name: str, event_name: str,
@@ -160,7 +165,7 @@ class SqliteEventLog:
             conn.execute("UPDATE events SET dispatched = 1, dispatched_at = ? WHERE seq = ?", (at, seq))
 
         await self._write(write)
-        self._recent.pop(seq, None)
+        self._forget(seq)
 
     async def audit(self, seq: int, entry: AuditEntry) -> None:
         """Append one audit fact to event ``seq``."""
@@ -297,10 +302,16 @@ class SqliteEventLog:
                     item.future.set_result(result)
             self._maybe_checkpoint(len(batch))
 
-    def _remember(self, stored: StoredEvent) -> None:
+    def _remember(self, stored: StoredEvent, *, size: int) -> None:
         self._recent[stored.seq] = stored.event
-        if len(self._recent) > RECENT_EVENTS:  # dicts keep insertion order: drop the oldest
-            del self._recent[next(iter(self._recent))]
+        self._recent_sizes[stored.seq] = size
+        self._recent_bytes += size
+        while self._recent_bytes > RECENT_BYTES and self._recent:
+            self._forget(next(iter(self._recent)))  # dicts keep insertion order: the oldest first
+
+    def _forget(self, seq: int) -> None:
+        self._recent.pop(seq, None)
+        self._recent_bytes -= self._recent_sizes.pop(seq, 0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
