@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from workflows.executors.podplan import PlanParameter, PodPlan, outputs_env
+from workflows.executors.base import OutputParameter
+from workflows.executors.podplan import PodPlan, outputs_env
 
 SOURCE = Path(__file__).resolve().parent.parent / "images" / "emissary" / "emissary.c"
 FLAGS = ["-O2", "-Wall", "-Wextra", "-Werror"]
@@ -155,7 +156,7 @@ def test_outputs_are_copied_recursively_and_missing_ones_skipped(emissary: Path,
     work = tmp_path / "work"
     paths = [str(work / "param:1.txt"), str(work / "tree"), str(work / "missing"), str(work / "link"),
              str(work / "100%")]
-    plan = PodPlan(server_url="http://x", parameters=tuple(PlanParameter(name=f"o{i}", path=p)
+    plan = PodPlan(server_url="http://x", parameters=tuple(OutputParameter(name=f"o{i}", path=p)
                                                            for i, p in enumerate(paths)))
     script = (f"mkdir -p {work}/tree/sub/empty && printf v > '{paths[0]}' && chmod 600 '{paths[0]}' && "
               f"printf deep > {work}/tree/sub/f && ln -s sub/f {work}/tree/rel && ln -s /etc/hostname {paths[3]} && "

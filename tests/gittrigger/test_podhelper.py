@@ -27,12 +27,11 @@ from gittrigger.assembly import Parts, assemble
 from gittrigger.http.app import make_app
 from gittrigger.settings import load_settings
 from workflows.executors.artifacts import LocalArtifactStore
+from workflows.executors.base import OutputArtifact, OutputParameter
 from workflows.executors.podplan import (
-    PlanArtifact,
     PlanFile,
     PlanGit,
     PlanInput,
-    PlanParameter,
     PodPlan,
     outputs_env,
 )
@@ -141,14 +140,14 @@ async def test_round_trip_through_a_pod(server: Server, emissary: Path, tmp_path
     plan = PodPlan(
         server_url=server.url,
         files=(PlanFile(path="/argo/staging/script", content=b"#!/bin/sh\necho hi\n", mode=0o755),),
-        parameters=(PlanParameter(name="p", path=str(work / "p.txt")),
-                    PlanParameter(name="absent", path=str(work / "none"))),
+        parameters=(OutputParameter(name="p", path=str(work / "p.txt")),
+                    OutputParameter(name="absent", path=str(work / "none"))),
         artifacts=(
-            PlanArtifact(name="tree", path=str(work / "tree"), key="ns/wf/pod-1/tree.tgz"),
-            PlanArtifact(name="file", path=str(work / "f:1.txt"), key="ns/wf/pod-1/f.tgz", compression_level=1),
-            PlanArtifact(name="plain", path=str(work / "plain"), key="ns/wf/pod-1/plain", archive_none=True),
-            PlanArtifact(name="one", path=str(work / "one.bin"), key="shared/one.bin", archive_none=True),
-            PlanArtifact(name="maybe", path=str(work / "maybe"), key="ns/wf/pod-1/maybe.tgz", optional=True),
+            OutputArtifact(name="tree", path=str(work / "tree"), key="ns/wf/pod-1/tree.tgz"),
+            OutputArtifact(name="file", path=str(work / "f:1.txt"), key="ns/wf/pod-1/f.tgz", compression_level=1),
+            OutputArtifact(name="plain", path=str(work / "plain"), key="ns/wf/pod-1/plain", archive_none=True),
+            OutputArtifact(name="one", path=str(work / "one.bin"), key="shared/one.bin", archive_none=True),
+            OutputArtifact(name="maybe", path=str(work / "maybe"), key="ns/wf/pod-1/maybe.tgz", optional=True),
         ),
     )
     run_dir = tmp_path / "run"
@@ -257,7 +256,7 @@ async def test_init_failures_are_one_line(server: Server, emissary: Path, tmp_pa
 async def test_wait_reports_a_missing_required_artifact_as_the_nodes_error(
         server: Server, emissary: Path, tmp_path: Path) -> None:
     """A successful main without its required artifact: exit 0, and the result line carries the error."""
-    artifact = PlanArtifact(name="a", path=str(tmp_path / "a"), key="ns/wf/p/a")
+    artifact = OutputArtifact(name="a", path=str(tmp_path / "a"), key="ns/wf/p/a")
     plan = PodPlan(server_url=server.url, artifacts=(artifact,))
     run_dir = tmp_path / "run"
     assert (await helper("pod-init", helper_env(plan, run_dir, emissary=emissary))).code == 0
@@ -272,7 +271,7 @@ async def test_wait_reports_a_missing_required_artifact_as_the_nodes_error(
 async def test_wait_fails_when_the_upload_is_refused(server: Server, emissary: Path, tmp_path: Path,
                                                      token: str, status: str) -> None:
     """An upload refused by the server is the helper's failure: non-zero, the reason on stderr."""
-    artifact = PlanArtifact(name="a", path=str(tmp_path / "a"), key="ns/wf/p/a")
+    artifact = OutputArtifact(name="a", path=str(tmp_path / "a"), key="ns/wf/p/a")
     plan = PodPlan(server_url=server.url, artifacts=(artifact,))
     run_dir = tmp_path / "run"
     assert (await helper("pod-init", helper_env(plan, run_dir, emissary=emissary))).code == 0

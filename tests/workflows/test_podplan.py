@@ -17,11 +17,9 @@ from workflows.executors.base import (
     PodRequest,
 )
 from workflows.executors.podplan import (
-    PlanArtifact,
     PlanFile,
     PlanGit,
     PlanInput,
-    PlanParameter,
     PodPlan,
     escape_path,
     outputs_env,
@@ -54,9 +52,9 @@ PLANS = [
                                                        fetch=("refs/heads/*",), single_branch=True)),
         PlanInput(name="http", path="/in/h", http_url="http://example.com/x"),
     )),
-    PodPlan(server_url=SERVER, parameters=(PlanParameter(name="p", path="/tmp/p:1.txt"),),
-            artifacts=(PlanArtifact(name="a", path="/out", key="ns/wf/p/a.tgz", compression_level=0),
-                       PlanArtifact(name="b", path="/o b", key="k", archive_none=True, optional=True))),
+    PodPlan(server_url=SERVER, parameters=(OutputParameter(name="p", path="/tmp/p:1.txt"),),
+            artifacts=(OutputArtifact(name="a", path="/out", key="ns/wf/p/a.tgz", compression_level=0),
+                       OutputArtifact(name="b", path="/o b", key="k", archive_none=True, optional=True))),
     PodPlan(server_url=SERVER, result_container="c1", main_containers=("c0", "c1")),
 ]
 
@@ -88,8 +86,8 @@ def test_plan_for_carries_the_whole_request() -> None:
         files=(PlanFile(path="/argo/staging/script", content=b"echo hi", mode=0o755),),
         inputs=(PlanInput(name="g", path="/src", git=PlanGit(repo="r", revision="main", disable_submodules=True)),
                 PlanInput(name="k", path="/k", key="a/b", archive_none=True, optional=True)),
-        parameters=(PlanParameter(name="p", path="/tmp/p"),),
-        artifacts=(PlanArtifact(name="a", path="/tmp/a", key="ns/wf/x/a.tgz", compression_level=9),),
+        parameters=(OutputParameter(name="p", path="/tmp/p"),),
+        artifacts=(OutputArtifact(name="a", path="/tmp/a", key="ns/wf/x/a.tgz", compression_level=9),),
     )
     assert PodPlan.from_env(plan.to_env()) == plan
     assert plan.output_index(0) == 1
@@ -103,7 +101,7 @@ def test_plan_for_carries_the_whole_request() -> None:
 ], ids=["none", "plain", "colon-and-percent", "escape-looking-path"])
 def test_outputs_env_escapes_colons_and_percents(paths: list[str], expected: str) -> None:
     """Parameters then artifacts, ``%``/``:`` escaped, and parsed back to the same paths."""
-    parameters = tuple(PlanParameter(name=f"p{i}", path=p) for i, p in enumerate(paths))
+    parameters = tuple(OutputParameter(name=f"p{i}", path=p) for i, p in enumerate(paths))
     plan = PodPlan(server_url=SERVER, parameters=parameters)
     assert outputs_env(plan) == expected
     assert parse_outputs_env(expected) == dict(enumerate(paths))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from workflows.errors import InvalidSpec
-from workflows.executors.base import PodRequest
+from workflows.executors.base import OutputArtifact, OutputParameter, PodRequest
 from workflows.model.spec import GitSource
 
 VERSION: Final = 1
@@ -76,26 +76,6 @@ class PlanInput:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PlanParameter:
-    """An output parameter pod-wait reads from ``outputs/<index>``."""
-
-    name: str
-    path: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlanArtifact:
-    """An output artifact pod-wait uploads from ``outputs/<index>`` to ``key``."""
-
-    name: str
-    path: str
-    key: str
-    archive_none: bool = False
-    compression_level: int | None = None
-    optional: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class PodPlan:
     """Everything pod-init and pod-wait need, and nothing else (no commands, no images)."""
 
@@ -104,8 +84,8 @@ class PodPlan:
     main_containers: tuple[str, ...] = ("main",)
     files: tuple[PlanFile, ...] = ()
     inputs: tuple[PlanInput, ...] = ()
-    parameters: tuple[PlanParameter, ...] = ()
-    artifacts: tuple[PlanArtifact, ...] = ()
+    parameters: tuple[OutputParameter, ...] = ()
+    artifacts: tuple[OutputArtifact, ...] = ()
 
     def output_index(self, artifact: int) -> int:
         """The ``outputs/<i>`` index of output artifact ``artifact`` (parameters come first)."""
@@ -140,12 +120,8 @@ def plan_for(pod: PodRequest, *, server_url: str) -> PodPlan:
             )
             for a in pod.input_artifacts
         ),
-        parameters=tuple(PlanParameter(name=p.name, path=p.path) for p in pod.output_parameters),
-        artifacts=tuple(
-            PlanArtifact(name=a.name, path=a.path, key=a.key, archive_none=a.archive_none,
-                         compression_level=a.compression_level, optional=a.optional)
-            for a in pod.output_artifacts
-        ),
+        parameters=pod.output_parameters,
+        artifacts=pod.output_artifacts,
     )
 
 
@@ -278,7 +254,7 @@ def _parse(raw: Any) -> PodPlan:
         main_containers=r.strings("main_containers"),
         files=r.items("files", _file),
         inputs=r.items("inputs", _input),
-        parameters=r.items("parameters", lambda p: PlanParameter(name=p.need("name"), path=p.need("path"))),
+        parameters=r.items("parameters", lambda p: OutputParameter(name=p.need("name"), path=p.need("path"))),
         artifacts=r.items("artifacts", _artifact),
     )
     if not plan.main_containers:
@@ -312,7 +288,7 @@ def _input(r: _Reader) -> PlanInput:
     return art
 
 
-def _artifact(r: _Reader) -> PlanArtifact:
-    return PlanArtifact(name=r.need("name"), path=r.need("path"), key=r.need("key"),
+def _artifact(r: _Reader) -> OutputArtifact:
+    return OutputArtifact(name=r.need("name"), path=r.need("path"), key=r.need("key"),
                         archive_none=r.flag("archive_none"), compression_level=r.integer("compression_level"),
                         optional=r.flag("optional"))
