@@ -21,7 +21,8 @@ Priority: answering deliveries comes first. While ``busy()`` says deliveries are
 (the webhook edge counts them), the dispatcher waits ``yield_s`` before each event, so a flood of
 pushes is acknowledged at full speed while dispatch goes on at a bounded pace (at most
 1/``yield_s`` events a second) from the durable log, and catches up at full speed once the flood
-ends. A lone delivery is never delayed: it is answered before the dispatcher runs.
+ends. A lone delivery still counts as recent when the dispatcher reaches it, so its event waits
+``yield_s`` once (2 ms by default).
 
 Policies, per trigger: ``retryStrategy`` (``steps`` attempts in all, waits ``duration`` x
 ``factor``^n, defaults 1 s and 1; jitter ignored so tests stay exact; no strategy = one
@@ -235,17 +236,17 @@ class Dispatcher:
             for stored in batch:
                 if self._busy():  # deliveries are being answered: they go first, one event per yield_s
                     await self._sleep(self._yield_s)
-                else:  # matching never awaits: without this a batch would hold the loop for all its events
+                else:  # matching is synchronous: without this a batch would hold the loop for all its events
                     await asyncio.sleep(0)
                 if self._closing:
                     return True
                 self._cursor = max(self._cursor, stored.seq)
-                await self._dispatch(stored, recovering=recovering)
+                self._dispatch(stored, recovering=recovering)
             if len(batch) < self._batch:
                 return True
         return True
 
-    async def _dispatch(self, stored: StoredEvent, *, recovering: bool) -> None:
+    def _dispatch(self, stored: StoredEvent, *, recovering: bool) -> None:
         """Match ``stored`` against every sensor now (in log order: sensor state depends on it); what
         the matches decided is recorded and fired by a task of its own, so the next event's matching
         never waits for this one's audit writes."""
@@ -275,27 +276,18 @@ class Dispatcher:
     async def _fire_all(self, stored: StoredEvent, records: list[tuple[str, dict[str, Any]]],
                         jobs: list[tuple[Sensor, Submission | Notice]], *, recovering: bool) -> None:
         # The verdicts are on record before anything they caused (one group commit for all of them).
-        if len(records) == 1:
-            await self._record(stored.seq, *records[0])
-        elif records:
-            await asyncio.gather(*(self._record(stored.seq, kind, detail) for kind, detail in records))
+        await asyncio.gather(*(self._record(stored.seq, kind, detail) for kind, detail in records))
         done = {(a.detail.get("sensor"), a.detail.get("trigger")) for a in stored.audit
                 if a.kind in ("submitted", "trigger-failed", "logged")}
-        todo = [(sensor, job) for sensor, job in jobs if (sensor.name, job.trigger) not in done]
-        if len(todo) == 1:  # the common case needs no task of its own
-            await self._guarded_job(stored, *todo[0], recovering=recovering)
-        elif todo:
-            async with asyncio.TaskGroup() as tg:
-                for sensor, job in todo:
-                    tg.create_task(self._guarded_job(stored, sensor, job, recovering=recovering),
-                                   name=f"trigger {sensor.name}/{job.trigger} for event {stored.seq}")
+        async with asyncio.TaskGroup() as tg:
+            for sensor, job in jobs:
+                if (sensor.name, job.trigger) in done:
+                    continue
+                name = f"trigger {sensor.name}/{job.trigger} for event {stored.seq}"
+                work = (self._notice(stored, sensor, job) if isinstance(job, Notice)
+                        else self._fire(stored, sensor, job, recovering=recovering))
+                tg.create_task(_guarded(work, name=name), name=name)
         await self._mark(stored.seq)
-
-    async def _guarded_job(self, stored: StoredEvent, sensor: Sensor, job: Submission | Notice, *,
-                           recovering: bool) -> None:
-        work = (self._notice(stored, sensor, job) if isinstance(job, Notice)
-                else self._fire(stored, sensor, job, recovering=recovering))
-        await _guarded(work, name=f"trigger {sensor.name}/{job.trigger} for event {stored.seq}")
 
     async def _mark(self, seq: int) -> None:
         delay = 0.1
