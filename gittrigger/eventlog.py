@@ -83,8 +83,7 @@ class SqliteEventLog:
         self._conn: sqlite3.Connection | None = None
         self._writes: list[_Write[Any]] = []
         self._committer: asyncio.Task[None] | None = None
-        self._recent: dict[int, Event] = {}
-        self._recent_sizes: dict[int, int] = {}
+        self._recent: dict[int, tuple[Event, int]] = {}  # seq -> (event, size of its JSON)
         self._recent_bytes = 0
         self._unchecked = 0  # writes committed since the last checkpoint began
         self._checkpointer: asyncio.Task[None] | None = None
@@ -153,7 +152,7 @@ class SqliteEventLog:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE dispatched = 0 AND seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit)).fetchall()
-            return _with_audits(conn, [_stored(r, known=recent.get(r[0])) for r in rows])
+            return _with_audits(conn, [_stored(r, known=recent[r[0]][0] if r[0] in recent else None) for r in rows])
 
         return await self._run(read)
 
@@ -303,15 +302,14 @@ class SqliteEventLog:
             self._maybe_checkpoint(len(batch))
 
     def _remember(self, stored: StoredEvent, *, size: int) -> None:
-        self._recent[stored.seq] = stored.event
-        self._recent_sizes[stored.seq] = size
+        self._recent[stored.seq] = (stored.event, size)
         self._recent_bytes += size
         while self._recent_bytes > RECENT_BYTES and self._recent:
             self._forget(next(iter(self._recent)))  # dicts keep insertion order: the oldest first
 
     def _forget(self, seq: int) -> None:
-        self._recent.pop(seq, None)
-        self._recent_bytes -= self._recent_sizes.pop(seq, 0)
+        _, size = self._recent.pop(seq, (None, 0))
+        self._recent_bytes -= size
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -337,4 +337,4 @@ async def test_parsed_events_kept_for_the_dispatcher_are_bounded_by_size(
         pending = await log.pending(limit=10)
         assert [p.event for p in pending] == [event(f"e{i}", data=big) for i in range(6)]
         await log.mark_dispatched(6)
-        assert 6 not in log._recent and log._recent_bytes == sum(log._recent_sizes.values())
+        assert 6 not in log._recent and log._recent_bytes == sum(size for _, size in log._recent.values())
