@@ -61,6 +61,7 @@ class Tree:
         self.workflow_name = workflow_name
         memo = {} if memo is None else memo
         self._ids: dict[str, NodeId] = memo.setdefault("ids", {})  # name -> id; hashing is not free
+        self._child_sets: dict[NodeId, tuple[tuple[NodeId, ...], set[NodeId]]] = memo.setdefault("child sets", {})
         self.nodes: dict[NodeId, NodeStatus] = dict(nodes)
         self.changed: set[NodeId] = set()
         self.now = now
@@ -189,12 +190,20 @@ class Tree:
         """Link children in order, once each; one copy of the tuple however many are added."""
         pid = parent if isinstance(parent, str) else parent.id
         current = self.nodes[pid]
-        new = [c for c in children if c not in current.children] if len(current.children) < 8 else None
-        if new is None:
-            known = set(current.children)
-            new = [c for c in dict.fromkeys(children) if c not in known]
+        if len(current.children) < 8:
+            new = [c for c in dict.fromkeys(children) if c not in current.children]
+            if new:
+                self.put(dataclasses.replace(current, children=(*current.children, *new)))
+            return
+        # A DAG of 1,000 tasks adds its children one per pass: the set of those already linked is
+        # kept (valid while the node still holds that very tuple), not rebuilt for every link.
+        cached = self._child_sets.get(pid)
+        known = cached[1] if cached is not None and cached[0] is current.children else set(current.children)
+        new = [c for c in dict.fromkeys(children) if c not in known]
         if new:
-            self.put(dataclasses.replace(current, children=(*current.children, *new)))
+            known.update(new)
+            current = self.put(dataclasses.replace(current, children=(*current.children, *new)))
+        self._child_sets[pid] = (current.children, known)
 
     def outbound(self, nid: NodeId) -> tuple[NodeId, ...]:
         """Argo's getOutboundNodes: the nodes a successor should hang from."""
