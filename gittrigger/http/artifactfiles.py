@@ -15,9 +15,10 @@ and listed (or its ``index.html`` is served), and a file inside it is served by 
 workflow archive here: a uid is resolved through the store's artifact index, so it finds runs that
 still exist and stored artifacts.
 
-Access: these routes live outside ``/api/`` (as in Argo), where the auth middleware does not look, so
-each handler checks the API's bearer token itself (the ``Authorization`` header or Argo UI's
-``authorization`` cookie): any role may read, within its namespaces. Errors are Argo's
+Access: these routes live outside ``/api/`` (as in Argo), yet :func:`gittrigger.http.auth.authenticate`
+guards them like the API (its ``DOWNLOADS``): the bearer token in the ``Authorization`` header or Argo
+UI's ``authorization`` cookie, any role reads, within its namespaces, and a stranger gets 401 before any
+path is looked at. Only a by-uid route checks a namespace here, the found run's. Errors are Argo's
 ``{"code", "message"}`` JSON naming what is missing (workflow, node, artifact, file).
 """
 
@@ -25,20 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 import mimetypes
 import posixpath
 from pathlib import Path
 from typing import Final
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import structlog
 from aiohttp import hdrs, web
 
 from gittrigger.http import keys
-from gittrigger.http.auth import Caller, Role, access_for, bearer, scope_problem
-from gittrigger.http.middlewares import STATUS, error_body
-from workflows.errors import ErrorCode, InvalidSpec, NotFound
+from gittrigger.http.auth import namespace_refusal
+from workflows.errors import InvalidSpec, NotFound
 from workflows.store.base import RawObject
 
 routes = web.RouteTableDef()
@@ -50,7 +49,6 @@ SECURITY_HEADERS: Final = {  # Argo's defaults (ARGO_ARTIFACT_CONTENT_SECURITY_P
                                "style-src 'self' 'unsafe-inline'",
     "X-Frame-Options": "SAMEORIGIN",
 }
-COOKIE: Final = "authorization"
 
 
 @routes.get(FILES)
@@ -59,8 +57,6 @@ async def artifact_file(request: web.Request) -> web.StreamResponse:
     """An artifact (or a file of a directory artifact) of a workflow, by name or (archived) by uid."""
     info = request.match_info
     namespace, discriminator, direction = info["namespace"], info["discriminator"], info["direction"]
-    caller = _authenticate(request)  # who asks comes first: a stranger learns nothing, not even a 400
-    _authorize(caller, namespace)
     if direction not in ("outputs", "inputs"):
         raise InvalidSpec("direction", f"must be outputs or inputs, got {direction!r}")
     if discriminator not in ("workflows", "archived-workflows"):
@@ -80,7 +76,6 @@ async def artifact_file(request: web.Request) -> web.StreamResponse:
 async def artifact(request: web.Request) -> web.StreamResponse:
     """An output (or input) artifact of a workflow by namespace and name (Argo's older route)."""
     info = request.match_info
-    _authorize(_authenticate(request), info["namespace"])
     workflow = await request.app[keys.STORE].get(info["namespace"], info["name"])
     return await _serve(request, workflow, node_id=info["nodeId"], name=info["artifactName"],
                         inputs=request.path.startswith("/input-"))
@@ -91,59 +86,15 @@ async def artifact(request: web.Request) -> web.StreamResponse:
 async def artifact_by_uid(request: web.Request) -> web.StreamResponse:
     """An output (or input) artifact of the workflow with this uid."""
     info = request.match_info
-    caller = _authenticate(request)  # a valid token before anything about the uid is told
     workflow = await _by_uid(request, info["uid"])
-    _authorize(caller, str(workflow["metadata"].get("namespace") or ""))
+    refusal = namespace_refusal(request, str(workflow["metadata"].get("namespace") or ""))
+    if refusal is not None:
+        return refusal
     return await _serve(request, workflow, node_id=info["nodeId"], name=info["artifactName"],
                         inputs=request.path.startswith("/input-"))
 
 
-# -- access --------------------------------------------------------------------------------------
-
-
-def _refused(code: ErrorCode, message: str) -> web.HTTPException:
-    """A 401/403 in Argo's error shape (the domain-error middleware passes JSON HTTP errors through)."""
-    grpc_code = STATUS[code][1]
-    body = json.dumps(error_body(grpc_code=grpc_code, message=message))
-    if code is ErrorCode.UNAUTHENTICATED:
-        return web.HTTPUnauthorized(text=body, content_type="application/json",
-                                    headers={hdrs.WWW_AUTHENTICATE: 'Bearer realm="gittrigger"'})
-    return web.HTTPForbidden(text=body, content_type="application/json")
-
-
-def _authenticate(request: web.Request) -> Caller | None:
-    """The caller of the presented API token (None when the API has no tokens); 401 without one."""
-    access = access_for(request.app[keys.SETTINGS].auth)
-    if not access.enabled:
-        return None
-    presented = bearer(request.headers.get(hdrs.AUTHORIZATION)) or bearer(_cookie(request))
-    caller = access.identify(presented) if presented is not None else None
-    if caller is None:
-        reason = "no bearer token" if presented is None else "unknown token"
-        log.info("artifact download refused", path=request.path, status=401, reason=reason)
-        raise _refused(ErrorCode.UNAUTHENTICATED, f"{reason}: send 'Authorization: Bearer <token>'")
-    return caller
-
-
-def _cookie(request: web.Request) -> str | None:
-    """Argo UI's ``authorization`` cookie, read off the header: its value (``Bearer <token>``) holds a
-    space, which cookie parsers drop."""
-    for part in request.headers.getall(hdrs.COOKIE, ()):
-        for item in part.split(";"):
-            name, sep, value = item.strip().partition("=")
-            if sep and name == COOKIE:
-                return unquote(value.strip().strip('"'))
-    return None
-
-
-def _authorize(caller: Caller | None, namespace: str) -> None:
-    """403 when the token's namespaces do not include ``namespace`` (every role may read)."""
-    if caller is None:
-        return
-    problem = scope_problem(caller, needed=Role.READ, route="/artifact-files", namespace=namespace)
-    if problem is not None:
-        log.info("artifact download refused", token=caller.name, status=403, reason=problem)
-        raise _refused(ErrorCode.FORBIDDEN, f"token {caller.name!r} {problem}")
+# -- lookup --------------------------------------------------------------------------------------
 
 
 async def _by_uid(request: web.Request, uid: str) -> RawObject:

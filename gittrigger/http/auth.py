@@ -5,8 +5,10 @@ Installed as a middleware by :func:`gittrigger.http.app.make_app`; :func:`gittri
 loads the tokens at start (so a bad token file stops the server before it listens) and logs how the
 API is protected. The tokens come from ``auth.tokens_file`` (a YAML list of ``{name, token |
 tokenFile, role, namespaces}``) and ``auth.admin_token``. With none configured every request is
-allowed, and the server binds loopback only. Webhooks (everything outside ``/api/``) and the probes
-are never token-protected: they have their own signatures or carry nothing secret.
+allowed, and the server binds loopback only. Outside ``/api/`` only Argo Server's artifact downloads
+(:mod:`gittrigger.http.artifactfiles`, :data:`DOWNLOADS`) take the same tokens, and the Argo UI's
+cookie too; webhooks and the probes are never token-protected: they have their own signatures or
+carry nothing secret. :func:`guarded` is the one decision of which paths need a token.
 
 The decision is pure and table-driven: :func:`required_role` maps (method, route) to a role,
 :func:`scope_problem` checks the namespace. Tokens are compared in constant time against every
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import unquote
 
 import structlog
 from aiohttp import hdrs, web
@@ -251,13 +254,32 @@ EVENTS_PREFIX: Final = "/api/v1/events/"
 GLOBAL_READS: Final = ("/api/v1/info", "/api/v1/version", "/api/v1/userinfo", "/api/v1/cluster-workflow-templates")
 
 
+# Argo Server's artifact downloads (gittrigger.http.artifactfiles) live outside /api/, as in Argo, yet
+# serve the API's data: the same tokens, any role reads, within its namespaces. Each prefix is wholly
+# theirs, as /api/ is the API's. A by-uid route names no namespace: its handler checks the namespace
+# of the run it finds (namespace_refusal).
+DOWNLOADS_BY_UID: Final = ("/artifacts-by-uid/", "/input-artifacts-by-uid/")
+DOWNLOADS: Final = ("/artifact-files/", "/artifacts/", "/input-artifacts/", *DOWNLOADS_BY_UID)
+COOKIE: Final = "authorization"  # the Argo UI's; its links to downloads are plain browser GETs
+
+
+def guarded(path: str) -> bool:
+    """Whether a request path needs a token (once tokens are configured): ``/api/`` and Argo's downloads.
+
+    Not the pods' artifact store under ``/api/``: pods carry their workflow's token, checked there.
+    """
+    return path.startswith(("/api/", *DOWNLOADS)) and not path.startswith(ARTIFACTS_PATH)
+
+
 def required_role(method: str, route: str) -> Role | None:
     """The role a request needs, from its method and route (``/api/v1/workflows/{namespace}/{name}/stop``).
 
-    None: not token-protected (everything outside ``/api/``). Reads need ``read``; creating (POST to
-    a collection), updating (PUT to an object), deleting, Argo's actions and events need ``write``;
-    any other change needs ``admin``.
+    None: not token-protected (outside ``/api/`` and the downloads). Reads need ``read``; creating
+    (POST to a collection), updating (PUT to an object), deleting, Argo's actions and events need
+    ``write``; any other change needs ``admin``. A download needs ``read`` (only GET is served).
     """
+    if route.startswith(DOWNLOADS):
+        return Role.READ
     if not route.startswith("/api/"):
         return None
     method = method.upper()
@@ -302,6 +324,17 @@ def bearer(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def _cookie(request: web.Request) -> str | None:
+    """Argo UI's ``authorization`` cookie, read off the header: its value (``Bearer <token>``) holds a
+    space, which cookie parsers drop."""
+    for part in request.headers.getall(hdrs.COOKIE, ()):
+        for item in part.split(";"):
+            name, sep, value = item.strip().partition("=")
+            if sep and name == COOKIE:
+                return unquote(value.strip().strip('"'))
+    return None
+
+
 # -- the middleware ----------------------------------------------------------------------------
 
 CALLER: Final = web.RequestKey("caller", Caller)  # set on requests that presented a valid token
@@ -313,17 +346,37 @@ def _deny(code: ErrorCode, message: str) -> web.Response:
     return web.json_response(error_body(grpc_code=grpc_code, message=message), status=status, headers=headers)
 
 
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else ""
+
+
+def _out_of_scope(request: web.Request, caller: Caller, *, needed: Role, route: str,
+                  namespace: str | None) -> web.Response | None:
+    problem = scope_problem(caller, needed=needed, route=route, namespace=namespace)
+    if problem is None:
+        return None
+    message = f"token {caller.name!r} {problem}"
+    log.info("api request refused", method=request.method, path=request.path, status=403, token=caller.name,
+             reason=message)
+    return _deny(ErrorCode.FORBIDDEN, message)
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """401 without a valid token, 403 when its role or namespaces do not cover the request."""
+    """401 without a valid token, 403 when its role or namespaces do not cover the request.
+
+    Runs before the handler, so a stranger learns nothing about a path, not even that it is malformed.
+    """
     access = access_for(request.app[keys.SETTINGS].auth)
-    if not access.enabled or not request.path.startswith("/api/") or request.path.startswith(ARTIFACTS_PATH):
-        return await handler(request)  # pods' artifact calls carry their workflow's token, checked there
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else ""
-    known = route.startswith("/api/")  # else the webhook catch-all or no route: any valid token, then a 404
-    needed = (required_role(request.method, route) if known else None) or Role.READ
+    if not access.enabled or not guarded(request.path):
+        return await handler(request)
+    route = _route(request)
+    known = required_role(request.method, route)  # None: the webhook catch-all or no route
+    needed = known or Role.READ  # an unknown path: any valid token, then a 404
     presented = bearer(request.headers.get(hdrs.AUTHORIZATION))
+    if presented is None and request.path.startswith(DOWNLOADS):
+        presented = bearer(_cookie(request))  # not on /api/: a cookie there would let other sites write
     caller = access.identify(presented) if presented is not None else None
     if caller is None:
         reason = "no bearer token" if presented is None else "unknown token"
@@ -334,12 +387,23 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         log.info("api request refused", method=request.method, path=request.path, status=403, token=caller.name,
                  reason=message)
         return _deny(ErrorCode.FORBIDDEN, message)
-    namespace = request.match_info.get("namespace")
-    problem = scope_problem(caller, needed=needed, route=route, namespace=namespace) if known else None
-    if problem is not None:
-        message = f"token {caller.name!r} {problem}"
-        log.info("api request refused", method=request.method, path=request.path, status=403, token=caller.name,
-                 reason=message)
-        return _deny(ErrorCode.FORBIDDEN, message)
+    if known is not None and not route.startswith(DOWNLOADS_BY_UID):
+        refusal = _out_of_scope(request, caller, needed=needed, route=route,
+                                namespace=request.match_info.get("namespace"))
+        if refusal is not None:
+            return refusal
     request[CALLER] = caller
     return await handler(request)
+
+
+def namespace_refusal(request: web.Request, namespace: str) -> web.Response | None:
+    """The 403 when the caller's token does not cover ``namespace`` (None: it does, or there are no tokens).
+
+    For a handler that learns the namespace only from what it looks up: a by-uid download.
+    """
+    caller = request.get(CALLER)
+    if caller is None:
+        if access_for(request.app[keys.SETTINGS].auth).enabled:  # fail closed on a path the middleware skipped
+            raise RuntimeError(f"{request.path} is not guarded by the auth middleware")
+        return None
+    return _out_of_scope(request, caller, needed=Role.READ, route=_route(request), namespace=namespace)

@@ -158,9 +158,32 @@ async def test_api_delete_collects_artifacts_by_strategy(served: Served) -> None
     assert (await served.client.get(paths(served, "kept")[0], headers=VIEW)).status == 404  # the run is gone
 
 
-async def test_a_stranger_gets_401_before_any_path_check(served: Served) -> None:
+@pytest.mark.parametrize(("path", "with_token"), [
+    ("/artifact-files/0/0/0/0/0/0", 400),
+    ("/artifact-files/ci/workflows/nope/n/outputs/out/a.txt", 404),
+    ("/artifact-files/ci/archived-workflows/nope/n/outputs/out", 404),
+    ("/artifacts/ci/nope/n/out", 404),
+    ("/input-artifacts/ci/nope/n/out", 404),
+    ("/artifacts-by-uid/nope/n/out", 404),
+    ("/input-artifacts-by-uid/nope/n/out", 404),
+    ("/artifact-files/too/short", 404),
+], ids=["malformed-segments", "file", "archived", "artifacts", "input-artifacts", "by-uid", "input-by-uid",
+        "no-such-route"])
+async def test_a_stranger_gets_401_before_any_path_check(served: Served, path: str, with_token: int) -> None:
     """Found by schemathesis: a malformed path without a token answered 400; who asks comes first."""
-    resp = await served.client.get("/artifact-files/0/0/0/0/0/0")
-    assert resp.status == 401
-    resp = await served.client.get("/artifact-files/ci/0/0/0/0/0", headers=VIEW)
-    assert resp.status == 400
+    resp = await served.client.get(path)
+    assert resp.status == 401 and (await resp.json())["code"] == 16
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert (await served.client.get(path, headers=VIEW)).status == with_token
+
+
+async def test_without_tokens_every_route_is_open_as_the_api_is(served: Served, aiohttp_client: Any,
+                                                                tmp_path: Path) -> None:
+    """No tokens configured (loopback only): downloads need no token, like /api/."""
+    settings = load_settings(env={"GITTRIGGER_DATA_DIR": str(tmp_path)})
+    client = await aiohttp_client(make_app(settings, engine=served.parts.engine, store=served.parts.store))
+    assert (await client.get("/api/v1/workflows/ci")).status == 200
+    for path in paths(served, "out"):
+        resp = await client.get(path)
+        assert resp.status == 200, (path, await resp.text())
+        assert await resp.read() == served.artifacts.read_bytes(served.key("out"))

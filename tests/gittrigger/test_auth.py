@@ -13,13 +13,16 @@ from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
 from gittrigger.assembly import Parts, assemble
+from gittrigger.http import openapi
 from gittrigger.http.app import make_app
 from gittrigger.http.auth import (
+    DOWNLOADS,
     Access,
     Caller,
     Role,
     access_for,
     bearer,
+    guarded,
     load_access,
     parse_tokens,
     read_tokens_file,
@@ -74,12 +77,39 @@ TOKENS_YAML = f"""\
     ("POST", "/api/v1/gittrigger/reload", Role.ADMIN),
     ("PUT", "/api/v1/workflows/{namespace}/{name}/something-new", Role.ADMIN),
     ("PATCH", "/api/v1/workflows/{namespace}/{name}", Role.ADMIN),
+    ("GET", "/artifact-files/{namespace}/{discriminator}/{id}/{nodeId}/{direction}/{artifactName}", Role.READ),
+    ("GET", "/input-artifacts-by-uid/{uid}/{nodeId}/{artifactName}", Role.READ),
     ("POST", "/webhooks/{tail}", None),
     ("GET", "/healthz", None),
     ("GET", "/metrics", None),
 ], ids=lambda v: v if isinstance(v, str) else getattr(v, "name", str(v)))
 def test_required_role(method: str, route: str, role: Role | None) -> None:
     assert required_role(method, route) is role
+
+
+@pytest.mark.parametrize(("path", "needs_token"), [
+    ("/api/v1/workflows/ci", True),
+    ("/api/v1/nothing-here", True),
+    ("/api/v1/gittrigger/artifacts/ci/run/key.tgz", False),
+    ("/artifact-files/ci/workflows/run/n/outputs/out", True),
+    ("/artifact-files/malformed", True),
+    ("/artifacts/ci/run/n/out", True),
+    ("/input-artifacts/ci/run/n/out", True),
+    ("/artifacts-by-uid/u/n/out", True),
+    ("/input-artifacts-by-uid/u/n/out", True),
+    ("/artifactsx/ci", False),
+    ("/webhooks/github/ci", False),
+    ("/healthz", False),
+    ("/metrics", False),
+], ids=lambda v: v if isinstance(v, str) else str(v))
+def test_guarded(path: str, needs_token: bool) -> None:
+    """The API and Argo's downloads need a token; the pods' artifact store, webhooks and probes do not."""
+    assert guarded(path) is needs_token
+
+
+def test_every_documented_route_outside_the_api_is_guarded() -> None:
+    """The OpenAPI document's routes outside /api/ are exactly the downloads the middleware guards."""
+    assert set(openapi.OUTSIDE_API) == set(DOWNLOADS)
 
 
 CI_WRITER = Caller(name="w", role=Role.WRITE, namespaces=frozenset({"ci"}))
@@ -272,6 +302,12 @@ async def test_missing_or_unknown_token_is_401(client: TestClient[Any, web.Appli
     assert (await resp.json())["code"] == 16
     assert [entry["status"] for entry in logs if entry["event"] == "api request refused"] == [401]
     assert READ_TOKEN not in repr(logs)
+
+
+async def test_the_argo_ui_cookie_is_no_token_for_the_api(client: TestClient[Any, web.Application]) -> None:
+    """Only downloads (browser links) take the cookie: on /api/ it would let any site send writes."""
+    resp = await client.get("/api/v1/workflows/ci", headers={"Cookie": f"authorization=Bearer {READ_TOKEN}"})
+    assert resp.status == 401
 
 
 async def test_unknown_api_path_needs_a_token_then_404s(client: TestClient[Any, web.Application]) -> None:
