@@ -222,6 +222,21 @@ def test_api_errors_map_to_domain_errors(code: int, message: str, kind: type[Wor
         assert message in str(error)
 
 
+class Refused(WorkflowError):
+    """A caller's own 403 error."""
+
+
+@pytest.mark.parametrize(("code", "kind"), [(403, Refused), (404, NotFound), (500, Unavailable)],
+                         ids=["403-the-callers", "404-as-always", "500-as-always"])
+def test_a_caller_names_its_own_403(code: int, kind: type[WorkflowError]) -> None:
+    """``forbidden`` turns a 403 (only) into the caller's error, given the server's one-line message."""
+    error = to_error(api_error(code, "secrets is forbidden"), kind="secret", name="ci/s",
+                     forbidden=lambda detail: Refused(f"refused ({detail})"))
+    assert type(error) is kind
+    if code == 403:
+        assert str(error) == "refused (secrets is forbidden)"
+
+
 def test_transport_errors_are_recognised() -> None:
     assert is_transport_error(ConnectionResetError()) and is_transport_error(TimeoutError())
     assert not is_transport_error(ValueError("bug"))

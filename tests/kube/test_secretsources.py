@@ -123,6 +123,45 @@ async def test_forbidden_says_rbac_must_allow_get_on_secrets(secrets: KubeSecret
     assert invalid.value.path == "gh.spec.github.push.webhookSecret" and "RBAC" in invalid.value.message
 
 
+@pytest.fixture
+async def reader(fake: FakeKube) -> AsyncIterator[SecretsApi]:
+    api = SecretsApi(api_client_for(fake), owns_client=True)
+    yield api
+    await api.close()
+
+
+@pytest.mark.parametrize(("failures", "status", "read"), [
+    (2, 500, True),
+    (2, 429, True),
+    (3, 503, False),
+], ids=["500-retried", "429-retried", "gives-up-after-three-gets"])
+async def test_transient_failures_are_retried_then_unavailable(
+        reader: SecretsApi, fake: FakeKube, failures: int, status: int, read: bool) -> None:
+    """Three GETs at most (the calls module's retries); what is left is Unavailable, "transient"."""
+    fake.fail_next(failures, status=status)
+    if read:
+        assert (await reader.read(NS, "hook"))["token"] == VALUE.encode()
+    else:
+        with pytest.raises(Unavailable, match="transient"):
+            await reader.read(NS, "hook")
+    assert gets(fake) == 3
+
+
+@pytest.mark.parametrize(("name", "forbid", "error", "message"), [
+    ("absent", False, NotFound, f"secret '{NS}/absent' not found"),
+    ("hook", True, SecretForbidden, "RBAC must allow get on secrets"),
+], ids=["404-not-found", "403-forbidden"])
+async def test_refusals_are_not_retried(reader: SecretsApi, fake: FakeKube, name: str, forbid: bool,
+                                        error: type[Exception], message: str) -> None:
+    """404 is NotFound naming namespace/name and 403 SecretForbidden, after one GET each."""
+    if forbid:
+        fake.forbid("get", "secrets", namespace=NS)
+    with pytest.raises(error) as caught:
+        await reader.read(NS, name)
+    assert message in str(caught.value) and VALUE not in str(caught.value)
+    assert gets(fake) == 1
+
+
 async def test_transport_failure_is_unavailable(secrets: KubeSecrets, fake: FakeKube) -> None:
     await fake.stop()
     with pytest.raises(Unavailable, match="transient"):

@@ -2,7 +2,8 @@
 Every Kubernetes API request the executor makes: rate limited, retried when transient, mapped
 to :mod:`workflows.errors`, answered as wire JSON.
 
-Used by :mod:`workflows.executors.kubernetes` and :mod:`.watch`. Each request first takes a
+Used by :mod:`workflows.executors.kubernetes` and :mod:`.watch` (through :class:`PodsApi`) and by
+:mod:`.secrets`: all of them send through :class:`Requests`. Each executor request first takes a
 token from one :class:`TokenBucket` per executor (client-go's ``qps``/``burst``), so a 1,000-pod
 fan-out cannot flood the API server. Requests go out with ``_preload_content=False`` and the
 bodies are parsed here as plain JSON: deserializing every Pod into ``V1Pod`` models would cost
@@ -10,7 +11,8 @@ more than the rest of the executor. ``ApiException`` never leaves this module: 5
 transport failures become :class:`~workflows.errors.Unavailable` (retried with backoff first
 when ``retry`` is on; its message says "transient", so a node that ends with it is retried by
 ``retryPolicy: OnTransientError`` as Argo's IsTransientErr would), the others their domain
-error, always with the Status's one-line message.
+error, always with the Status's one-line message; a caller may name its own 403 error (the
+permission RBAC must grant), as reading a Secret does.
 """
 
 from __future__ import annotations
@@ -107,9 +109,14 @@ def status_message(e: ApiException) -> str:
     return str(_status(e).get("message") or e.reason or f"HTTP {e.status}")
 
 
-def to_error(e: ApiException, *, kind: str, name: str) -> WorkflowError:
-    """The domain error for an API error about object ``name`` of ``kind``."""
+Forbidden = Callable[[str], WorkflowError]  # the server's one-line message -> the error of a 403
+
+
+def to_error(e: ApiException, *, kind: str, name: str, forbidden: Forbidden | None = None) -> WorkflowError:
+    """The domain error for an API error about object ``name`` of ``kind``; ``forbidden`` makes a 403's."""
     code, message = int(e.status or 0), status_message(e)
+    if code == 403 and forbidden is not None:
+        return forbidden(message)
     if code == 404:
         return NotFound(kind, name)
     if code == 409:
@@ -127,19 +134,21 @@ def transient(e: WorkflowError) -> bool:
     return isinstance(e, Unavailable)
 
 
-class PodsApi:
-    """The few CoreV1 calls the executor needs, as wire JSON, behind the bucket and retries."""
+class Requests:
+    """Sends raw requests: a token from the bucket (when there is one) before each, transient
+    failures retried with backoff, ``ApiException`` turned into our errors by :func:`to_error`."""
 
-    def __init__(self, api: client.ApiClient, *, bucket: TokenBucket, retries: int = _RETRIES) -> None:
-        self._core = client.CoreV1Api(api)
+    def __init__(self, *, bucket: TokenBucket | None = None, retries: int = _RETRIES) -> None:
         self._bucket = bucket
         self._retries = retries
 
-    async def _send(self, call: Callable[[], Awaitable[Any]], *, kind: str, name: str, retry: bool = True) -> Any:
+    async def send(self, call: Callable[[], Awaitable[Any]], *, kind: str, name: str, retry: bool = True,
+                   forbidden: Forbidden | None = None) -> Any:
         """Run ``call`` (a raw ``_preload_content=False`` request) and return its checked response."""
         backoff = Backoff()
         for attempt in range(self._retries + 1):
-            await self._bucket.acquire()
+            if self._bucket is not None:
+                await self._bucket.acquire()
             try:
                 response = await call()
                 if not 200 <= response.status <= 299:
@@ -150,7 +159,7 @@ class PodsApi:
                     raise failure
                 return response
             except ApiException as e:
-                error = to_error(e, kind=kind, name=name)
+                error = to_error(e, kind=kind, name=name, forbidden=forbidden)
             except Exception as e:
                 if not is_transport_error(e):
                     raise
@@ -162,8 +171,10 @@ class PodsApi:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _json(self, call: Callable[[], Awaitable[Any]], *, kind: str, name: str, retry: bool = True) -> Raw:
-        response = await self._send(call, kind=kind, name=name, retry=retry)
+    async def json(self, call: Callable[[], Awaitable[Any]], *, kind: str, name: str, retry: bool = True,
+                   forbidden: Forbidden | None = None) -> Raw:
+        """:meth:`send`, then the body as a JSON object (a body cut mid-way is Unavailable, not retried)."""
+        response = await self.send(call, kind=kind, name=name, retry=retry, forbidden=forbidden)
         try:
             body = await response.read()
         except Exception as e:
@@ -175,10 +186,18 @@ class PodsApi:
         value = json.loads(body) if body else {}
         return value if isinstance(value, dict) else {}
 
+
+class PodsApi:
+    """The few CoreV1 calls the executor needs, as wire JSON, behind the bucket and retries."""
+
+    def __init__(self, api: client.ApiClient, *, bucket: TokenBucket, retries: int = _RETRIES) -> None:
+        self._core = client.CoreV1Api(api)
+        self._requests = Requests(bucket=bucket, retries=retries)
+
     async def create_pod(self, namespace: str, manifest: Raw) -> Raw:
         """POST the Pod; AlreadyExists when its name is taken (a retried create included)."""
         name = str(manifest["metadata"]["name"])
-        return await self._json(lambda: self._core.create_namespaced_pod(
+        return await self._requests.json(lambda: self._core.create_namespaced_pod(
             namespace, cast(Any, manifest), _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
             kind="pod", name=name)
 
@@ -188,40 +207,41 @@ class PodsApi:
         if grace_seconds is not None:
             kwargs["grace_period_seconds"] = max(0, int(grace_seconds))
         with contextlib.suppress(NotFound):
-            await self._json(lambda: self._core.delete_namespaced_pod(
+            await self._requests.json(lambda: self._core.delete_namespaced_pod(
                 name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs),
                 kind="pod", name=name)
 
     async def create_claim(self, namespace: str, manifest: Raw) -> Raw:
         """POST a PersistentVolumeClaim (a run's ``volumeClaimTemplates``); AlreadyExists when taken."""
         name = str(manifest["metadata"]["name"])
-        return await self._json(lambda: self._core.create_namespaced_persistent_volume_claim(
+        return await self._requests.json(lambda: self._core.create_namespaced_persistent_volume_claim(
             namespace, cast(Any, manifest), _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
             kind="persistentvolumeclaim", name=name)
 
     async def delete_claims(self, namespace: str, *, selector: str) -> int:
         """Delete the PersistentVolumeClaims matching ``selector``; returns how many there were."""
-        listing = await self._json(lambda: self._core.list_namespaced_persistent_volume_claim(
+        listing = await self._requests.json(lambda: self._core.list_namespaced_persistent_volume_claim(
             namespace, label_selector=selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
             kind="persistentvolumeclaims", name=namespace)
         names = [str(c["metadata"]["name"]) for c in listing.get("items") or ()
                  if (c.get("metadata") or {}).get("name")]
         for name in names:
             with contextlib.suppress(NotFound):
-                await self._json(partial(self._core.delete_namespaced_persistent_volume_claim, name, namespace,
-                                         _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
-                                 kind="persistentvolumeclaim", name=name)
+                await self._requests.json(
+                    partial(self._core.delete_namespaced_persistent_volume_claim, name, namespace,
+                            _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
+                    kind="persistentvolumeclaim", name=name)
         return len(names)
 
     async def list_pods(self, namespace: str, *, selector: str) -> Raw:
         """A PodList of ``namespace`` matching ``selector`` (its ``metadata.resourceVersion`` included)."""
-        return await self._json(lambda: self._core.list_namespaced_pod(
+        return await self._requests.json(lambda: self._core.list_namespaced_pod(
             namespace, label_selector=selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
             kind="pods", name=namespace)
 
     async def read_log(self, namespace: str, name: str, *, container: str) -> str:
         """The whole log of one container, as text."""
-        response = await self._send(lambda: self._core.read_namespaced_pod_log(
+        response = await self._requests.send(lambda: self._core.read_namespaced_pod_log(
             name, namespace, container=container, _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
             kind="pod", name=name)
         try:
@@ -241,7 +261,7 @@ class PodsApi:
         An ``ERROR`` event (410 Expired after compaction) is yielded like any other; a stream
         cut mid-way raises Unavailable.
         """
-        response = await self._send(lambda: self._core.list_namespaced_pod(
+        response = await self._requests.send(lambda: self._core.list_namespaced_pod(
             namespace, label_selector=selector, watch=True, resource_version=resource_version,
             allow_watch_bookmarks=True, timeout_seconds=timeout_seconds, _preload_content=False,
             _request_timeout=(REQUEST_TIMEOUT[0], timeout_seconds + 30.0)), kind="pods", name=namespace, retry=False)
@@ -256,7 +276,7 @@ class PodsApi:
         """Lines (``timestamps=true``: each starts with its RFC 3339 time) as the container writes them;
         ends when the container has ended. A stream cut mid-way raises Unavailable."""
         kwargs: dict[str, Any] = {"since_seconds": since_seconds} if since_seconds else {}
-        response = await self._send(lambda: self._core.read_namespaced_pod_log(
+        response = await self._requests.send(lambda: self._core.read_namespaced_pod_log(
             name, namespace, container=container, follow=True, timestamps=True, _preload_content=False,
             _request_timeout=STREAM_TIMEOUT, **kwargs), kind="pod", name=name, retry=False)
         try:

@@ -6,26 +6,25 @@ to the synchronous secret resolver). It lives here because ``kubernetes_asyncio`
 under :mod:`workflows.executors.kube` (``tests/test_architecture.py``). The API never returns
 ``stringData`` (it is write-only, merged into ``data``), so ``data`` is all there is to read.
 
-Errors are domain errors and never carry a value: 404 is :class:`~workflows.errors.NotFound`,
-403 :class:`SecretForbidden` (whose message says RBAC must allow ``get`` on ``secrets``),
-5xx/429/transport failures :class:`~workflows.errors.Unavailable` after a few quick retries.
+The GET goes through :class:`~workflows.executors.kube.calls.Requests` (no rate limit: reads are
+cached by the caller), so errors are mapped where every API error is: domain errors that never carry
+a value. 404 is :class:`~workflows.errors.NotFound`, 403 :class:`SecretForbidden` (whose message
+says RBAC must allow ``get`` on ``secrets``), 5xx/429/transport failures
+:class:`~workflows.errors.Unavailable` after a few quick retries.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from workflows.errors import ErrorCode, NotFound, Unavailable, WorkflowError
-from workflows.executors.kube.calls import REQUEST_TIMEOUT, Backoff, is_transport_error, status_message, to_error
+from workflows.errors import ErrorCode, Unavailable, WorkflowError
+from workflows.executors.kube.calls import REQUEST_TIMEOUT, Requests
 
 _ATTEMPTS: Final = 3
 
@@ -49,7 +48,7 @@ class SecretsApi:
     def __init__(self, api: client.ApiClient, *, attempts: int = _ATTEMPTS, owns_client: bool = False) -> None:
         self._api = api
         self._core = client.CoreV1Api(api)
-        self._attempts = attempts
+        self._requests = Requests(retries=attempts - 1)
         self._owns_client = owns_client
 
     async def close(self) -> None:
@@ -59,7 +58,11 @@ class SecretsApi:
 
     async def read(self, namespace: str, name: str) -> Mapping[str, bytes]:
         """Every key of Secret ``name`` in ``namespace`` with its decoded value (read-only mapping)."""
-        raw = await self._get(namespace, name)
+        raw = await self._requests.json(
+            lambda: self._core.read_namespaced_secret(
+                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
+            kind="secret", name=f"{namespace}/{name}",
+            forbidden=lambda detail: SecretForbidden(namespace=namespace, name=name, detail=detail))
         data = raw.get("data") or {}
         if not isinstance(data, dict):
             raise Unavailable(f"kubernetes API: secret {name!r} in namespace {namespace!r} has no data mapping")
@@ -71,36 +74,3 @@ class SecretsApi:
                 # Only the key is named: a broken value is still a secret.
                 raise Unavailable(f"kubernetes API: secret {name!r} key {key!r} is not valid base64") from None
         return MappingProxyType(decoded)
-
-    async def _get(self, namespace: str, name: str) -> dict[str, Any]:
-        backoff = Backoff(first=0.1, cap=1.0)
-        for attempt in range(self._attempts):
-            try:
-                response: Any = await self._core.read_namespaced_secret(  # raw: _preload_content=False
-                    name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
-                try:
-                    body = await response.read()
-                    status = response.status
-                    reason = response.reason
-                finally:
-                    response.release()
-                if not 200 <= status <= 299:
-                    failure = ApiException(status=status, reason=reason)
-                    failure.body = body
-                    raise failure
-                value = json.loads(body) if body else {}
-                return value if isinstance(value, dict) else {}
-            except ApiException as e:
-                if e.status == 404:
-                    raise NotFound("secret", f"{namespace}/{name}") from None
-                if e.status == 403:
-                    raise SecretForbidden(namespace=namespace, name=name, detail=status_message(e)) from None
-                error = to_error(e, kind="secret", name=name)
-            except Exception as e:
-                if not is_transport_error(e):
-                    raise
-                error = Unavailable(f"kubernetes API: {type(e).__name__} reading secret {name!r} (transient)")
-            if not isinstance(error, Unavailable) or attempt == self._attempts - 1:
-                raise error
-            await asyncio.sleep(backoff.next())
-        raise AssertionError("unreachable")
