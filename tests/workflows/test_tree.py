@@ -57,5 +57,5 @@ def test_links_added_one_per_pass_stay_unique_across_passes() -> None:
 
     tree = _tree(memo, dict(nodes))
     tree.update(tree.by_id(root.id), children=tuple(_kids(10, start=30)))  # replaced wholesale
-    tree.add_children(root.id, [NodeId("k5"), NodeId("k31")] + _kids(2, start=20))
+    tree.add_children(root.id, [NodeId("k5"), NodeId("k31"), *_kids(2, start=20)])
     assert list(tree.by_id(root.id).children) == [*_kids(10, start=30), "k5", "k20", "k21"]
