@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import sqlite3
 import threading
@@ -39,6 +38,7 @@ import structlog
 
 from sensors.eventlog import AuditEntry, StoredEvent
 from sensors.events import Event
+from workflows import jsontext
 from workflows.errors import NotFound, Unavailable, WorkflowError
 
 T = TypeVar("T")
@@ -168,7 +168,7 @@ class SqliteEventLog:
 
     async def audit(self, seq: int, entry: AuditEntry) -> None:
         """Append one audit fact to event ``seq``."""
-        detail = json.dumps(dict(entry.detail), separators=(",", ":"), ensure_ascii=False, default=str)
+        detail = jsontext.dumps(dict(entry.detail), default=str)
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO audit (seq, at, kind, detail) VALUES (?, ?, ?, ?)",
@@ -360,7 +360,7 @@ def _entries(conn: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, list[Au
     for seq, at, kind, detail in conn.execute(
             f"SELECT seq, at, kind, detail FROM audit WHERE seq IN ({marks}) ORDER BY seq, id", tuple(seqs)):
         out.setdefault(seq, []).append(AuditEntry(at=datetime.fromisoformat(at), kind=kind,
-                                                  detail=json.loads(detail)))
+                                                  detail=jsontext.loads(detail, lenient=True)))
     return out
 
 

@@ -19,6 +19,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from workflows import jsontext
+
 
 def configure_logging(*, json: bool | None, level: str, stream: TextIO | None = None) -> None:
     """Configure structlog and the stdlib root logger; ``json=None`` picks JSON unless ``stream`` is a TTY."""
@@ -36,7 +38,7 @@ def configure_logging(*, json: bool | None, level: str, stream: TextIO | None = 
     ]
     renderer: list[Any]
     if json:
-        renderer = [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        renderer = [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer(serializer=_json_line)]
     else:
         renderer = [structlog.dev.ConsoleRenderer(colors=hasattr(out, "isatty") and out.isatty())]
     # Our own loggers skip the stdlib round trip (a LogRecord, a formatter pass, a handler lock):
@@ -66,6 +68,11 @@ def configure_logging(*, json: bool | None, level: str, stream: TextIO | None = 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+
+
+def _json_line(event: Any, **kw: Any) -> str:
+    """One JSON log line (structlog passes ``default``, its repr fallback for unknown values)."""
+    return jsontext.dumps(event, default=kw.get("default"))
 
 
 class _NamedWriter(structlog.WriteLogger):

@@ -19,12 +19,12 @@ a structured-mode CloudEvent with the two names as the extensions ``eventsourcen
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from workflows import jsontext
 from workflows.errors import InvalidSpec
 
 SPEC_VERSION: Final = "1.0"
@@ -83,13 +83,13 @@ class Event:
             "eventname": self.event_name,
             "data": self.data,
         }
-        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+        return jsontext.dumps(envelope)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:
         """Parse what :meth:`to_cloudevent_json` wrote; errors name the missing attribute."""
         try:
-            raw = json.loads(text)
+            raw = jsontext.loads(text, lenient=True)
         except ValueError as exc:
             raise InvalidSpec("", f"event is not valid JSON: {exc}") from exc
         if not isinstance(raw, Mapping):

@@ -206,7 +206,7 @@ class Engine:
         stored = await self._store.create(raw)
         meta = stored["metadata"]
         key = (meta["namespace"], meta["name"])
-        self._spawn(key, stored, reattach=False)
+        self._spawn(key, stored, reattach=False, parsed=workflow)
         log.info("workflow submitted", namespace=key[0], workflow=key[1])
         return stored
 
@@ -369,20 +369,25 @@ class Engine:
         self._queues[key].put_nowait(_Edit(apply=apply, done=fut))
         await fut
 
-    def _spawn(self, key: Key, raw: RawObject, *, reattach: bool) -> None:
+    def _spawn(self, key: Key, raw: RawObject, *, reattach: bool, parsed: Workflow | None = None) -> None:
         queue: asyncio.Queue[Observation | _Edit] = asyncio.Queue()
         self._queues[key] = queue
         queue.put_nowait(Tick())
-        state = self._load(key, raw)
+        state = self._load(key, raw, parsed=parsed)
         state.memo["full"] = True
         state.memo["reattach"] = reattach
         self._states[key] = state
         self._workers[key] = asyncio.create_task(self._worker(state, queue),
                                                  name=f"worker for {key[0]}/{key[1]}")
 
-    def _load(self, key: Key, raw: RawObject) -> _RunState:
-        workflow = wire.parse_object(raw)
+    def _load(self, key: Key, raw: RawObject, *, parsed: Workflow | None = None) -> _RunState:
+        """The run's state from its stored object. ``parsed``: the manifest submit just parsed and
+        stored as ``raw`` (only the store's metadata is new), so a large spec is not parsed twice."""
         stored_spec = (raw.get("status") or {}).get("storedWorkflowTemplateSpec")
+        if parsed is not None and stored_spec is None:
+            workflow = replace(parsed, metadata=wire.parse_metadata(raw["metadata"], path="metadata"))
+        else:
+            workflow = wire.parse_object(raw)
         if stored_spec is not None:
             workflow = replace(workflow, spec=wire.parse_workflow_spec(
                 {**stored_spec, **{k: v for k, v in raw["spec"].items() if k in ("shutdown", "suspend")}},

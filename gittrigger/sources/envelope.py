@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from gittrigger.sources import headers as hdr
 from gittrigger.sources.errors import WebhookRejected
+from workflows import jsontext
 
 # Argo Events replaces the Authorization header before dispatch; a GitLab token is the
 # same kind of secret, so it is masked too (Argo passes it through; we do not store secrets).
@@ -86,12 +87,14 @@ class WebhookHost(Protocol):
 def decode_json(body: bytes) -> Any:
     """Parse ``body`` as JSON or reject it as INVALID with the parser's one-line reason."""
     try:
-        return json.loads(body)
+        return jsontext.loads(body)
     except json.JSONDecodeError as e:
         where = f"line {e.lineno} column {e.colno}"
         raise WebhookRejected(f"body is not valid JSON: {e.msg} at {where}") from None
     except UnicodeDecodeError as e:
         raise WebhookRejected(f"body is not valid JSON: not UTF-8 ({e.reason})") from None
+    except ValueError as e:  # NaN, Infinity, a number no double holds: not JSON (Go refuses them too)
+        raise WebhookRejected(f"body is not valid JSON: {e}") from None
 
 
 def decode_object(body: bytes) -> dict[str, Any]:

@@ -402,6 +402,8 @@ def test_github_form_encoded_payload() -> None:
         (gitea, {}, b"nul", "body is not valid JSON"),
         (bitbucket, {}, b'"a string"', "expected an object, got str"),
         (generic, {}, b"{", "body is not valid JSON"),
+        (github, {}, b'{"ref": NaN}', "body is not valid JSON: NaN is not a JSON value"),
+        (generic, {}, b'{"n": 1e999}', "body is not valid JSON: number 1e999 is out of range"),
     ],
     ids=[
         "github-garbage",
@@ -415,6 +417,8 @@ def test_github_form_encoded_payload() -> None:
         "gitea",
         "bitbucket-string",
         "generic",
+        "nan",
+        "out-of-range",
     ],
 )
 def test_malformed_bodies_are_invalid(

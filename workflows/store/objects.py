@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from workflows import jsontext
 from workflows.errors import InvalidSpec
 from workflows.store.base import ListOptions, RawObject
 
@@ -42,15 +43,21 @@ class Identity:
 def copy_json(value: Any) -> Any:
     """A deep copy through JSON, so both stores copy, and reject non-JSON values, the same way."""
     try:
-        return json.loads(json.dumps(value))
+        return jsontext.loads(jsontext.dumps(value), lenient=True)
     except (TypeError, ValueError) as e:
         raise InvalidSpec("", f"object is not JSON-serializable: {e}") from e
+
+
+def loads(text: str | bytes) -> Any:
+    """A value from its stored JSON text (what :func:`dumps` wrote, or an earlier version's
+    encoder: ``NaN`` and ``Infinity`` included)."""
+    return jsontext.loads(text, lenient=True)
 
 
 def dumps(value: Any) -> str:
     """Compact JSON for storage; non-JSON values raise InvalidSpec."""
     try:
-        return json.dumps(value, separators=(",", ":"))
+        return jsontext.dumps(value)
     except (TypeError, ValueError) as e:
         raise InvalidSpec("", f"object is not JSON-serializable: {e}") from e
 

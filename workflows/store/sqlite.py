@@ -126,7 +126,7 @@ def _load_nodes(conn: sqlite3.Connection, uids: Sequence[str]) -> dict[str, dict
             chunk,
         )
         for uid, node_id, body in rows:
-            out[uid][node_id] = json.loads(body)
+            out[uid][node_id] = objects.loads(body)
     return out
 
 
@@ -148,7 +148,7 @@ def _backfill_artifacts(conn: sqlite3.Connection, *, created: str) -> None:
     rows = conn.execute("SELECT workflow_uid, node_id, body FROM nodes WHERE body LIKE '%\"artifacts\"%'")
     for uid, node_id, body in rows.fetchall():
         if uid in runs:
-            found = node_artifacts(node_id, json.loads(body))
+            found = node_artifacts(node_id, objects.loads(body))
             _index_artifacts(conn, uid=uid, namespace=runs[uid][0], name=runs[uid][1], artifacts=found, nodes=(),
                              created=created)
 
@@ -346,7 +346,7 @@ class SqliteStore:
                 return body
 
         body = await self._run(insert)
-        return objects.join_nodes(json.loads(body), {node_id: json.loads(node) for node_id, node in rows})
+        return objects.join_nodes(objects.loads(body), {node_id: objects.loads(node) for node_id, node in rows})
 
     async def get(self, namespace: str, name: str) -> RawObject:
         """The stored run with its nodes; raises NotFound."""
@@ -361,7 +361,7 @@ class SqliteStore:
                 nodes = conn.execute(
                     "SELECT node_id, body FROM nodes WHERE workflow_uid = ? ORDER BY node_id", (row[0],)
                 )
-                return objects.join_nodes(json.loads(row[1]), {n: json.loads(b) for n, b in nodes})
+                return objects.join_nodes(objects.loads(row[1]), {n: objects.loads(b) for n, b in nodes})
 
         return await self._run(select)
 
@@ -410,7 +410,7 @@ class SqliteStore:
                 picked: list[tuple[str, str, int, str]] = []
                 more = False
                 for name, uid, created, seq, phase, labels, body in conn.execute(sql, params):
-                    labels = json.loads(labels)
+                    labels = objects.loads(labels)
                     if not objects.matches(name=name, labels=labels, phase=phase, options=options):
                         continue
                     if limit is not None and len(picked) == limit:
@@ -418,7 +418,7 @@ class SqliteStore:
                         break
                     picked.append((uid, created, seq, body))
                 nodes = _load_nodes(conn, [uid for uid, _, _, _ in picked])
-            items = [objects.join_nodes(json.loads(body), nodes[uid]) for uid, _, _, body in picked]
+            items = [objects.join_nodes(objects.loads(body), nodes[uid]) for uid, _, _, body in picked]
             token = objects.encode_continue(picked[-1][1], picked[-1][2]) if more else None
             return Page(items=items, continue_token=token, resource_version=str(version))
 
@@ -548,7 +548,7 @@ class SqliteStore:
                     raise AlreadyExists(kind, f"{ns}/{ident.generate_name}*")
                 if old is not None and create:
                     raise AlreadyExists(kind, f"{ns}/{name}" if ns else name)
-                meta = json.loads(old[0])["metadata"] if old is not None else {}
+                meta = objects.loads(old[0])["metadata"] if old is not None else {}
                 objects.stamp(
                     copy, namespace=ident.namespace, name=name, version=_bump(conn),
                     uid=meta.get("uid"), created=meta.get("creationTimestamp"), now=now,
@@ -560,7 +560,7 @@ class SqliteStore:
                 )
                 return body
 
-        return json.loads(await self._run(put))  # type: ignore[no-any-return]
+        return objects.loads(await self._run(put))  # type: ignore[no-any-return]
 
     async def get_object(self, kind: str, namespace: str | None, name: str) -> RawObject:
         """The stored object; raises NotFound."""
@@ -574,7 +574,7 @@ class SqliteStore:
                 raise NotFound(kind, f"{namespace}/{name}" if namespace else name)
             return str(row[0])
 
-        return json.loads(await self._run(select))  # type: ignore[no-any-return]
+        return objects.loads(await self._run(select))  # type: ignore[no-any-return]
 
     async def list_objects(self, kind: str, namespace: str | None) -> Sequence[RawObject]:
         """Objects of ``kind`` (in ``namespace``, or all), sorted by name then namespace."""
@@ -584,7 +584,7 @@ class SqliteStore:
         def select(conn: sqlite3.Connection) -> list[str]:
             return [body for (body,) in conn.execute(sql + " ORDER BY name, namespace", params)]
 
-        return [json.loads(body) for body in await self._run(select)]
+        return [objects.loads(body) for body in await self._run(select)]
 
     async def delete_object(self, kind: str, namespace: str | None, name: str) -> None:
         """Delete an object; raises NotFound."""
@@ -706,7 +706,7 @@ class SqliteStore:
         body = await self._run(select)
         if body is None:
             return None
-        entry: dict[str, Any] = json.loads(body)
+        entry: dict[str, Any] = objects.loads(body)
         return entry if objects.memo_fresh(entry, max_age_seconds=max_age_seconds, now=now) else None
 
     async def memo_put(self, cache: str, key: str, entry: Mapping[str, Any]) -> None:

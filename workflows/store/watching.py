@@ -16,7 +16,6 @@ so later in-place changes by the writer never leak into an event already queued.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,7 +48,7 @@ class WatchEvent:
     @property
     def object(self) -> RawObject:
         """A fresh parsed copy of the object."""
-        parsed: RawObject = json.loads(self.body)
+        parsed: RawObject = objects.loads(self.body)
         return parsed
 
 
