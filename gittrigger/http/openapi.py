@@ -21,14 +21,15 @@ from typing import Any, Final
 from aiohttp import web
 
 from gittrigger import __version__
+from gittrigger.http.auth import DOWNLOADS
 
 routes = web.RouteTableDef()
 
 Schema = dict[str, Any]
 PATH: Final = "/api/v1/openapi.json"
-# Documented routes outside /api/: Argo Server's artifact downloads (gittrigger.http.artifactfiles).
-OUTSIDE_API: Final = ("/artifact-files/", "/artifacts/", "/input-artifacts/", "/artifacts-by-uid/",
-                      "/input-artifacts-by-uid/")
+# Documented routes outside /api/: Argo Server's artifact downloads (gittrigger.http.artifactfiles),
+# the prefixes the auth middleware guards beside /api/.
+OUTSIDE_API: Final = DOWNLOADS
 
 # -- schema building blocks ------------------------------------------------------------------
 

@@ -13,10 +13,8 @@ from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
 from gittrigger.assembly import Parts, assemble
-from gittrigger.http import openapi
 from gittrigger.http.app import make_app
 from gittrigger.http.auth import (
-    DOWNLOADS,
     Access,
     Caller,
     Role,
@@ -105,11 +103,6 @@ def test_required_role(method: str, route: str, role: Role | None) -> None:
 def test_guarded(path: str, needs_token: bool) -> None:
     """The API and Argo's downloads need a token; the pods' artifact store, webhooks and probes do not."""
     assert guarded(path) is needs_token
-
-
-def test_every_documented_route_outside_the_api_is_guarded() -> None:
-    """The OpenAPI document's routes outside /api/ are exactly the downloads the middleware guards."""
-    assert set(openapi.OUTSIDE_API) == set(DOWNLOADS)
 
 
 CI_WRITER = Caller(name="w", role=Role.WRITE, namespaces=frozenset({"ci"}))
