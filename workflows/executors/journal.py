@@ -18,13 +18,14 @@ has stored it, which takes milliseconds).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
+
+from workflows import jsontext
 
 FILE: Final = "journal.jsonl"
 ROTATE_LINES: Final = 50_000
@@ -50,7 +51,7 @@ class PodJournal:
         with contextlib.suppress(FileNotFoundError), self._path.open("rb") as f:
             for raw in f:
                 try:
-                    line = json.loads(raw)
+                    line = jsontext.loads(raw, lenient=True)
                 except ValueError:
                     continue  # a torn last line from a crash
                 if isinstance(line, dict) and isinstance(line.get("k"), str):
@@ -86,7 +87,7 @@ class PodJournal:
         line = {"k": key, **self._head, **fields}
         merged = _merge_one(self._recent.get(key, (0.0, {}))[1], line)
         self._recent[key] = (time.monotonic(), merged)
-        self._write((json.dumps(line, separators=(",", ":")) + "\n").encode())
+        self._write((jsontext.dumps(line) + "\n").encode())
         if self._lines >= ROTATE_LINES:
             self._rewrite()
 
@@ -103,7 +104,7 @@ class PodJournal:
         tmp = self._path.with_suffix(".tmp")
         with tmp.open("wb") as f:
             for key, entry in keep.items():
-                f.write((json.dumps({**entry, "k": key}, separators=(",", ":")) + "\n").encode())
+                f.write((jsontext.dumps({**entry, "k": key}) + "\n").encode())
         os.replace(tmp, self._path)
         self.close()
         fd = self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)

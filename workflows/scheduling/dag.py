@@ -10,12 +10,12 @@ nodes, so the node graph is the DAG and the phase is assessed by walking it, as 
 from __future__ import annotations
 
 import heapq
-import json
 import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workflows import jsontext
 from workflows.errors import InvalidSpec, WorkflowError
 from workflows.expressions import evaluate_when, parse_depends
 from workflows.model.ids import NodeId
@@ -340,7 +340,7 @@ def _visible(ctx: Ctx, task: str) -> list[str]:
     cached: list[str] | None = ctx.p.memo.get(key)
     if cached is not None:
         return cached
-    text = json.dumps(dict(ctx.shape.tasks[task].raw), default=str)
+    text = jsontext.dumps(dict(ctx.shape.tasks[task].raw), default=str)
     names: set[str] = set()
     dynamic = False
     if "{{" in text:
