@@ -264,7 +264,7 @@ class Engine:
         if state is not None and state.first_written is not None:
             # That first state itself: a quick run may be over by the time the store is read again,
             # and the answer to a create or retry is the run as it started (Argo's, too).
-            first: RawObject = _json_copy(state.first_written)
+            first: RawObject = objects.copy_json(state.first_written)
             return first
         return await self._store.get(namespace, name)
 
@@ -649,7 +649,7 @@ class Engine:
                 continue
             state.raw["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"]
             if not state.persisted.is_set():
-                state.first_written = _json_copy(stored)
+                state.first_written = objects.copy_json(stored)
                 state.persisted.set()
 
     async def _flush(self, state: _RunState) -> None:

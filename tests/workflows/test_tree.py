@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from workflows.model.ids import NodeId
-from workflows.model.status import NodeStatus, NodeType
+from workflows.model.status import NodeIO, NodePhase, NodeStatus, NodeType
 from workflows.scheduling.tree import Tree
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -59,3 +60,24 @@ def test_links_added_one_per_pass_stay_unique_across_passes() -> None:
     tree.update(tree.by_id(root.id), children=tuple(_kids(10, start=30)))  # replaced wholesale
     tree.add_children(root.id, [NodeId("k5"), NodeId("k31"), *_kids(2, start=20)])
     assert list(tree.by_id(root.id).children) == [*_kids(10, start=30), "k5", "k20", "k21"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"phase": NodePhase.RUNNING}, {"message": "m", "finished_at": NOW, "children": (NodeId("c"),)},
+     {"outputs": NodeIO(parameters=(("p", "v"),)), "daemoned": True, "pod_ip": "127.0.0.1"}],
+    ids=["nothing", "phase", "several", "outputs-and-flags"],
+)
+def test_update_changes_exactly_the_fields_given(changes: dict[str, Any]) -> None:
+    tree = _tree({})
+    node = tree.create("wf.a", NodeType.POD, display_name="a", boundary_id=NodeId("wf"), message="old")
+    updated = tree.update(node, **changes)
+    assert updated == dataclasses.replace(node, **changes)
+    assert tree.by_id(node.id) is updated
+
+
+def test_update_refuses_an_unknown_field() -> None:
+    tree = _tree({})
+    node = tree.create("wf.a", NodeType.POD, display_name="a", boundary_id=None)
+    with pytest.raises(TypeError, match="phaze"):
+        tree.update(node, phaze=NodePhase.RUNNING)

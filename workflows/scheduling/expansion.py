@@ -122,11 +122,12 @@ def expand(step: Step, *, path: str, scope: Mapping[str, str] | None = None) -> 
         name = f"{step.name}({i}:{desc})"
         child_raw["name"] = name
         child = wire.parse_step(child_raw, path=path)
-        # Artifact `from`s were resolved on the parent (the raw form still names them): keep those.
-        resolved = {a.name: a for a in step.arguments.artifacts}
-        arts = tuple(
-            resolved.get(a.name, a) if (a.from_ or a.from_expression) else a for a in child.arguments.artifacts
-        )
-        child = replace(child, arguments=replace(child.arguments, artifacts=arts))
+        if child.arguments.artifacts:
+            # Artifact `from`s were resolved on the parent (the raw form still names them): keep those.
+            resolved = {a.name: a for a in step.arguments.artifacts}
+            arts = tuple(
+                resolved.get(a.name, a) if (a.from_ or a.from_expression) else a for a in child.arguments.artifacts
+            )
+            child = replace(child, arguments=replace(child.arguments, artifacts=arts))
         out.append(Expanded(name=name, step=child))
     return out

@@ -12,7 +12,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from workflows.model.ids import NodeId, node_id
 from workflows.model.status import NodeIO, NodePhase, NodeStatus, NodeType
@@ -26,6 +26,22 @@ _COUNTED = (NodeType.POD, NodeType.STEPS, NodeType.DAG)
 def fulfilled(node: NodeStatus) -> bool:
     """Completed, or a daemon that is up (Argo's Fulfilled): steps may move past it."""
     return node.phase.completed or (node.daemoned and node.phase is not NodePhase.PENDING)
+
+
+_NODE_FIELDS: Final = tuple(f.name for f in dataclasses.fields(NodeStatus))
+_NODE_FIELD_SET: Final = frozenset(_NODE_FIELDS)
+_set = object.__setattr__
+
+
+def _evolve(node: NodeStatus, changes: Mapping[str, object]) -> NodeStatus:
+    """``dataclasses.replace(node, **changes)`` at half the cost: a node changes several times per
+    pod, and replace's generic field walk was a seventh of a 20,000-item fan-out's time."""
+    if not changes.keys() <= _NODE_FIELD_SET:
+        raise TypeError(f"NodeStatus has no field {sorted(changes.keys() - _NODE_FIELD_SET)[0]!r}")
+    new = object.__new__(NodeStatus)
+    for name in _NODE_FIELDS:
+        _set(new, name, changes[name] if name in changes else getattr(node, name))
+    return new
 
 
 class _Counts:
@@ -167,7 +183,7 @@ class Tree:
 
     def update(self, node: NodeStatus, **changes: object) -> NodeStatus:
         current = self.nodes.get(node.id, node)
-        return self.put(dataclasses.replace(current, **changes))  # type: ignore[arg-type]
+        return self.put(_evolve(current, changes))
 
     def mark(self, node: NodeStatus, phase: NodePhase, message: str | None = None) -> NodeStatus:
         """Set a node's phase (and finishedAt when it completes); keep the message unless given."""
@@ -193,7 +209,7 @@ class Tree:
         if len(current.children) < 8:
             new = [c for c in dict.fromkeys(children) if c not in current.children]
             if new:
-                self.put(dataclasses.replace(current, children=(*current.children, *new)))
+                self.put(_evolve(current, {"children": (*current.children, *new)}))
             return
         # A DAG of 1,000 tasks adds its children one per pass: the set of those already linked is
         # kept (valid while the node still holds that very tuple), not rebuilt for every link.
@@ -202,7 +218,7 @@ class Tree:
         new = [c for c in dict.fromkeys(children) if c not in known]
         if new:
             known.update(new)
-            current = self.put(dataclasses.replace(current, children=(*current.children, *new)))
+            current = self.put(_evolve(current, {"children": (*current.children, *new)}))
         self._child_sets[pid] = (current.children, known)
 
     def outbound(self, nid: NodeId) -> tuple[NodeId, ...]:
