@@ -15,8 +15,10 @@ and the dispatcher's bookkeeping never queues ahead of a delivery waiting for it
 writer task, one worker thread at a time, instead of a thread per audit line blocked on the lock).
 One connection, used from ``asyncio.to_thread`` under a lock
 (SQLite serializes writers anyway; the to_thread keeps the fsync off the event loop).
-Events appended by this process are remembered (a bounded map by ``seq``), so :meth:`pending`
-hands the dispatcher the very objects the edge built instead of parsing their JSON again.
+:meth:`pending` parses events from their stored JSON (through :mod:`workflows.jsontext`). Keeping
+the edge's parsed events for the dispatcher instead saved that parse but cost more: during a
+flood thousands of them stayed alive, and a young-generation collection walking them stalled the
+loop for ~100 ms (the answer p99 of every delivery in flight).
 Redeliveries hit the unique index on ``(source_name, delivery_id)`` (NULL delivery ids never
 collide, so events without one are never deduplicated). ``sqlite3`` errors never leave this
 module: each becomes :class:`~workflows.errors.Unavailable` (the edge answers 503).
@@ -61,9 +63,6 @@ CREATE TABLE IF NOT EXISTS rejections (
     event_name TEXT NOT NULL, delivery_id TEXT, reason TEXT NOT NULL, received_at TEXT NOT NULL);
 """
 _COLUMNS: Final = "seq, source_kind, delivery_id, received_at, dispatched, body"
-# Appended events kept parsed for the dispatcher's next read, bounded by their JSON size: during a
-# flood the dispatcher lags on purpose, and large pushes must not pin memory meanwhile.
-RECENT_BYTES: Final = 8 * 1024 * 1024
 CHECKPOINT_WRITES: Final = 1000  # writes between WAL checkpoints (~SQLite's own 1000-page default)
 
 
@@ -83,8 +82,6 @@ class SqliteEventLog:
         self._conn: sqlite3.Connection | None = None
         self._writes: list[_Write[Any]] = []
         self._committer: asyncio.Task[None] | None = None
-        self._recent: dict[int, tuple[Event, int]] = {}  # seq -> (event, size of its JSON)
-        self._recent_bytes = 0
         self._unchecked = 0  # writes committed since the last checkpoint began
         self._checkpointer: asyncio.Task[None] | None = None
         self._ckpt_lock = threading.Lock()
@@ -123,8 +120,6 @@ class SqliteEventLog:
         stored, created = await self._write(functools.partial(
             _insert, event=event, source_kind=source_kind, delivery_id=delivery_id, received_at=received_at,
             body=body))
-        if created:
-            self._remember(stored, size=len(body))
         return stored, created
 
     async def reject(self, *, source_kind: str, event_source_name: str, event_name: str,
@@ -146,13 +141,12 @@ class SqliteEventLog:
     async def pending(self, *, limit: int = 100, after_seq: int = 0) -> Sequence[StoredEvent]:
         """Undispatched events after ``after_seq``, oldest first, with their audit trails (what was
         done before a crash)."""
-        recent = self._recent
 
         def read(conn: sqlite3.Connection) -> list[StoredEvent]:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE dispatched = 0 AND seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit)).fetchall()
-            return _with_audits(conn, [_stored(r, known=recent[r[0]][0] if r[0] in recent else None) for r in rows])
+            return _with_audits(conn, [_stored(r) for r in rows])
 
         return await self._run(read)
 
@@ -164,7 +158,6 @@ class SqliteEventLog:
             conn.execute("UPDATE events SET dispatched = 1, dispatched_at = ? WHERE seq = ?", (at, seq))
 
         await self._write(write)
-        self._forget(seq)
 
     async def audit(self, seq: int, entry: AuditEntry) -> None:
         """Append one audit fact to event ``seq``."""
@@ -301,16 +294,6 @@ class SqliteEventLog:
                     item.future.set_result(result)
             self._maybe_checkpoint(len(batch))
 
-    def _remember(self, stored: StoredEvent, *, size: int) -> None:
-        self._recent[stored.seq] = (stored.event, size)
-        self._recent_bytes += size
-        while self._recent_bytes > RECENT_BYTES and self._recent:
-            self._forget(next(iter(self._recent)))  # dicts keep insertion order: the oldest first
-
-    def _forget(self, seq: int) -> None:
-        _, size = self._recent.pop(seq, (None, 0))
-        self._recent_bytes -= size
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Write(Generic[T]):
@@ -345,9 +328,9 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _stored(row: tuple[Any, ...], *, known: Event | None = None) -> StoredEvent:
+def _stored(row: tuple[Any, ...]) -> StoredEvent:
     seq, source_kind, delivery_id, received_at, dispatched, body = row
-    event = known if known is not None else Event.from_json(body)
+    event = Event.from_json(body)
     return StoredEvent(seq=seq, event=event, source_kind=source_kind, delivery_id=delivery_id,
                        received_at=datetime.fromisoformat(received_at), dispatched=bool(dispatched))
 
