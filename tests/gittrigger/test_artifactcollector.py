@@ -122,12 +122,15 @@ async def test_shared_key_is_kept_while_another_run_names_it(kit: Kit) -> None:
 async def test_completion_collects_through_the_phase_listener(kit: Kit) -> None:
     kit.engine.add_phase_listener(kit.collector.on_workflow_phase)
     run = await kit.run(workflow("done", default="OnWorkflowCompletion"))
-    for _ in range(1000):  # the listener runs in a task of its own, after the run's last write
-        if not kit.files(run)["out"]:
+    uid = run["metadata"]["uid"]
+    for _ in range(1000):  # the listener runs in a task of its own, after the run's last write;
+        # it removes the files first and then forgets their rows: wait for both
+        rows = await kit.store.indexed_artifacts(uid=uid)
+        if not kit.files(run)["out"] and [r.name for r in rows] == ["kept"]:
             break
         await asyncio.sleep(0.01)
     assert kit.files(run) == {"out": False, "kept": True}
-    rows = await kit.store.indexed_artifacts(uid=run["metadata"]["uid"])
+    rows = await kit.store.indexed_artifacts(uid=uid)
     assert [r.name for r in rows] == ["kept"]  # collected rows are forgotten, the rest stay
     assert await kit.collector.delete_workflow("ci", "done") == []
 
