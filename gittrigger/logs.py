@@ -12,6 +12,7 @@ renderer on a terminal. Logs go to stderr; stdout belongs to command output. Con
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import sys
@@ -78,10 +79,12 @@ def _json_line(event: Any, **kw: Any) -> str:
 class _NamedWriter(structlog.WriteLogger):
     """structlog's plain writer, remembering the name it was asked for (``get_logger(name)``).
 
-    It flushes at most once per event-loop iteration: a line written on a running loop is
-    flushed by a callback scheduled with the first line of that iteration (so the lines of a busy
-    iteration share one ``write`` syscall instead of one each, and none waits longer than the
-    iteration). Without a running loop (the CLI, worker threads) every line is flushed at once.
+    On a running event loop the lines of one iteration are written together, by a callback
+    scheduled with the first of them: one ``write`` (and flush) per iteration instead of one per
+    line, which matters most when the stream is unbuffered (``PYTHONUNBUFFERED``, common in
+    containers: every write a syscall). No line waits longer than the iteration. Without a
+    running loop (the CLI, worker threads) a line is written and flushed at once, after any lines
+    still waiting, so the order holds; lines still waiting at exit are written then.
     """
 
     def __init__(self, file: TextIO, name: str) -> None:
@@ -89,30 +92,43 @@ class _NamedWriter(structlog.WriteLogger):
         self.name = name
 
     def msg(self, message: str) -> None:
-        """Write ``message`` and a newline; flush now, or once this loop iteration ends."""
+        """Write ``message`` and a newline: now, or when this loop iteration ends."""
         loop = asyncio._get_running_loop()
         with self._lock:
-            self._write(message + "\n")
+            waiting = _WAITING.get(self._file)
             if loop is None:
+                lines = [*(waiting or ()), message]
+                _WAITING.pop(self._file, None)
+                self._write("\n".join(lines) + "\n")
                 self._flush()
                 return
-            if self._file in _FLUSH_SCHEDULED:
+            if waiting is not None:
+                waiting.append(message)
                 return
-            _FLUSH_SCHEDULED.add(self._file)
-        loop.call_soon(_flush_later, self._file, self._lock)
+            _WAITING[self._file] = [message]
+        loop.call_soon(_write_waiting, self._file, self._lock)
 
     log = debug = info = warn = warning = msg
     fatal = failure = err = error = critical = exception = msg
 
 
-_FLUSH_SCHEDULED: set[TextIO] = set()
+_WAITING: dict[TextIO, list[str]] = {}  # per stream, the lines of this loop iteration
 
 
-def _flush_later(file: TextIO, lock: Any) -> None:
+def _write_waiting(file: TextIO, lock: Any) -> None:
     with lock:
-        _FLUSH_SCHEDULED.discard(file)
-        with contextlib.suppress(ValueError, OSError):  # closed meanwhile (a test's stream)
-            file.flush()
+        lines = _WAITING.pop(file, None)
+        if lines:
+            with contextlib.suppress(ValueError, OSError):  # closed meanwhile (a test's stream)
+                file.write("\n".join(lines) + "\n")
+                file.flush()
+
+
+@atexit.register
+def _write_all_waiting() -> None:
+    """Lines logged in a loop's last iteration (its callback never ran) are not lost."""
+    for file in list(_WAITING):
+        _write_waiting(file, contextlib.nullcontext())
 
 
 class _NamedWriterFactory:

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -76,6 +77,11 @@ class CountingStream(io.StringIO):
     def __init__(self) -> None:
         super().__init__()
         self.flushed: list[int] = []  # lines visible at each flush
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
 
     def flush(self) -> None:
         self.flushed.append(self.getvalue().count("\n"))
@@ -91,9 +97,9 @@ async def test_lines_of_one_loop_iteration_share_one_flush() -> None:
     log = structlog.get_logger("gittrigger.test")
     for i in range(5):
         log.info("delivery", n=i)
-    assert out.flushed == []  # still this iteration
+    assert out.flushed == [] and out.writes == 0  # still this iteration
     await asyncio.sleep(0)
-    assert out.flushed == [5]
+    assert out.flushed == [5] and out.writes == 1  # one write for the iteration's lines
     log.info("later")
     await asyncio.sleep(0)
     assert out.flushed == [5, 6]
@@ -101,3 +107,23 @@ async def test_lines_of_one_loop_iteration_share_one_flush() -> None:
     assert out.flushed == [5, 6, 7]
     assert [json.loads(line)["event"] for line in out.getvalue().splitlines()][-2:] == ["later",
                                                                                        "from a worker thread"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_waiting_lines_keep_their_order_and_are_written_at_exit() -> None:
+    """A line from a thread is written after the loop's waiting lines; what is still waiting
+    when the process exits is written by the exit hook, once."""
+    from gittrigger import logs
+
+    out = CountingStream()
+    configure_logging(json=True, level="info", stream=out)
+    log = structlog.get_logger("gittrigger.test")
+    log.info("first")  # waits for the end of this iteration
+    thread = threading.Thread(target=log.info, args=("from a thread",))
+    thread.start()
+    thread.join()  # the loop did not run meanwhile: "first" was still waiting
+    log.info("last")
+    logs._write_all_waiting()  # as at exit, before the iteration's callback ran
+    await asyncio.sleep(0)  # the callback finds nothing left to write
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events == ["first", "from a thread", "last"]
