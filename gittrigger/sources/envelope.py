@@ -12,6 +12,7 @@ type, ``subject`` the event name. Sensors address exactly those paths (``body.re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -124,7 +125,12 @@ def event_id_for(*, source_type: str, source_name: str, event_name: str, deliver
     if delivery_id is None:
         return uuid.uuid4().hex
     name = f"{source_type}/{source_name}/{event_name}/{delivery_id}"
-    return uuid.uuid5(_EVENT_ID_NAMESPACE, name).hex
+    # uuid.uuid5(_EVENT_ID_NAMESPACE, name).hex, without building UUID objects (a third the cost,
+    # once per delivery): SHA-1 of namespace + name, version 5 and the RFC 4122 variant set.
+    digest = bytearray(hashlib.sha1(_EVENT_ID_NAMESPACE.bytes + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return digest.hex()
 
 
 def rfc3339(moment: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -341,6 +342,16 @@ def test_event_id_is_stable_per_delivery_and_hex() -> None:
     assert len({first.context["id"], other.context["id"], anon.context["id"]}) == 3
     assert all(len(p.context["id"]) == 32 and int(p.context["id"], 16) >= 0 for p in (first, other, anon))
     assert anon.delivery_id is None
+
+
+@pytest.mark.parametrize("delivery", ["d1", "123e4567-e89b-12d3-a456-426614174000", "é/ü ✓", "x" * 300],
+                         ids=["short", "uuid", "unicode", "long"])
+def test_event_id_is_the_uuid5_of_the_delivery(delivery: str) -> None:
+    """Stored ids stay what they were: uuid5 of source type/name/event/delivery, as hex."""
+    from gittrigger.sources import envelope
+
+    got = envelope.event_id_for(source_type="github", source_name="ci", event_name="e", delivery_id=delivery)
+    assert got == uuid.uuid5(envelope._EVENT_ID_NAMESPACE, f"github/ci/e/{delivery}").hex
 
 
 def test_metadata_key_is_absent_when_empty() -> None:
