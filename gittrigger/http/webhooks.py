@@ -31,6 +31,7 @@ the same exactly-once treatment.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -234,8 +235,13 @@ def _to_event(request: web.Request, endpoint: Endpoint, host: WebhookHost, body:
 async def _read_bounded(request: web.Request, limit: int) -> bytes:
     """The body, never holding more than ``limit`` + one chunk; 413 as soon as it is over."""
     too_large = f"body exceeds maxPayloadSize of {limit} bytes"
-    if request.content_length is not None and request.content_length > limit:
-        raise _Refused(413, too_large)
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise _Refused(413, too_large)
+        try:  # the common case (a Git host sends Content-Length): one read
+            return await request.content.readexactly(request.content_length)
+        except asyncio.IncompleteReadError as e:
+            raise _Refused(400, f"body ended after {len(e.partial)} of {request.content_length} bytes") from None
     buf = bytearray()
     while chunk := await request.content.read(min(_CHUNK, limit + 1 - len(buf))):
         buf += chunk
