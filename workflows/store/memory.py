@@ -74,7 +74,7 @@ class MemoryStore:
         objects.stamp(obj, namespace=ns, name=name, version=version, now=self._clock())
         head, nodes = objects.split_nodes(obj)
         self._runs[(ns, name)] = _Run(head=head, nodes=nodes or {}, seq=version, version=version)
-        self._index(head, nodes or {}, nodes or {}, replace_all=True)
+        self._index(head, nodes or {}, replace_all=True)
         return self._assemble(self._runs[(ns, name)])
 
     async def get(self, namespace: str, name: str) -> RawObject:
@@ -159,11 +159,9 @@ class MemoryStore:
         )
         run.head, run.nodes, run.version = head, stored_nodes, version
         if changed_nodes is None:
-            self._index(head, stored_nodes, stored_nodes, replace_all=True)
-        else:
-            self._index(head, {k: stored_nodes.get(k) for k in changed_nodes}, stored_nodes, replace_all=False)
-        if changed_nodes is None:
+            self._index(head, stored_nodes, replace_all=True)
             return self._assemble(run)
+        self._index(head, {k: stored_nodes.get(k) for k in changed_nodes}, replace_all=False)
         # O(changed): fresh copies of the head and changed nodes; unchanged nodes are the
         # caller's own dicts (see the module docstring), the store keeps its own copies.
         out_nodes = dict(new_nodes)
@@ -184,8 +182,7 @@ class MemoryStore:
             raise NotFound("workflow", f"{namespace}/{name}")
         return run
 
-    def _index(self, head: RawObject, changed: Mapping[str, Any], nodes: Mapping[str, Any], *,
-               replace_all: bool) -> None:
+    def _index(self, head: RawObject, changed: Mapping[str, Any], *, replace_all: bool) -> None:
         """Index the output artifacts of ``changed`` nodes (None: removed) of one run, as SQLite does."""
         meta = head["metadata"]
         uid = meta["uid"]
