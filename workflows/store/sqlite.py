@@ -35,7 +35,6 @@ rows is backfilled once, when it is created (the artifact index, from the stored
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sqlite3
 import threading
@@ -335,7 +334,7 @@ class SqliteStore:
                     "INSERT INTO workflows (namespace, name, uid, created, seq, version, phase, labels, body)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (ns, name, meta["uid"], meta["creationTimestamp"], version, version,
-                     objects.phase_of(head), json.dumps(objects.labels_of(head)), body),
+                     objects.phase_of(head), objects.dumps(objects.labels_of(head)), body),
                 )
                 conn.executemany(
                     "INSERT INTO nodes (workflow_uid, node_id, body) VALUES (?, ?, ?)",
@@ -480,7 +479,7 @@ class SqliteStore:
                 body = objects.dumps(head)
                 conn.execute(
                     "UPDATE workflows SET version = ?, phase = ?, labels = ?, body = ? WHERE uid = ?",
-                    (version, objects.phase_of(head), json.dumps(objects.labels_of(head)), body, uid),
+                    (version, objects.phase_of(head), objects.dumps(objects.labels_of(head)), body, uid),
                 )
                 if changed_nodes is None:
                     conn.execute("DELETE FROM nodes WHERE workflow_uid = ?", (uid,))
