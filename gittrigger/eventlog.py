@@ -116,11 +116,9 @@ class SqliteEventLog:
         Writes arriving while a commit is in flight are committed together in the next
         transaction (group commit): one fsync for many deliveries, each answered only after it.
         """
-        body = event.to_cloudevent_json()
-        stored, created = await self._write(functools.partial(
+        return await self._write(functools.partial(
             _insert, event=event, source_kind=source_kind, delivery_id=delivery_id, received_at=received_at,
-            body=body))
-        return stored, created
+            body=event.to_cloudevent_json()))
 
     async def reject(self, *, source_kind: str, event_source_name: str, event_name: str,
                      delivery_id: str | None, reason: str, received_at: datetime) -> None:
