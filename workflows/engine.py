@@ -273,7 +273,7 @@ class Engine:
         state = self._states.get((namespace, name))
         if state is None:
             return await self._store.get(namespace, name)
-        return {**_json_copy(state.raw), "status": wire.dump_status(state.status)}
+        return {**objects.copy_json(state.raw), "status": wire.dump_status(state.status)}
 
     async def retry(self, namespace: str, name: str, *, restart_successful: bool = False,
                     node_field_selector: str = "", parameters: Sequence[str] | None = None) -> RawObject:
@@ -736,6 +736,8 @@ class _Locks:
 
 
 def _json_copy(value: Any) -> Any:
+    """A submitted manifest as plain dicts and lists (any Mapping, YAML's non-string keys made
+    strings); what is stored is copied with :func:`workflows.store.objects.copy_json`."""
     if isinstance(value, Mapping):
         return {str(k): _json_copy(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
