@@ -354,9 +354,10 @@ def _route(request: web.Request) -> str:
 def _out_of_scope(request: web.Request, caller: Caller, *, needed: Role, route: str,
                   namespace: str | None) -> web.Response | None:
     problem = scope_problem(caller, needed=needed, route=route, namespace=namespace)
-    if problem is None:
-        return None
-    message = f"token {caller.name!r} {problem}"
+    return None if problem is None else _forbidden(request, caller, f"token {caller.name!r} {problem}")
+
+
+def _forbidden(request: web.Request, caller: Caller, message: str) -> web.Response:
     log.info("api request refused", method=request.method, path=request.path, status=403, token=caller.name,
              reason=message)
     return _deny(ErrorCode.FORBIDDEN, message)
@@ -383,10 +384,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         log.info("api request refused", method=request.method, path=request.path, status=401, reason=reason)
         return _deny(ErrorCode.UNAUTHENTICATED, f"{reason}: send 'Authorization: Bearer <token>'")
     if caller.role < needed:
-        message = f"token {caller.name!r} has role {caller.role.label}; {request.method} {route} needs {needed.label}"
-        log.info("api request refused", method=request.method, path=request.path, status=403, token=caller.name,
-                 reason=message)
-        return _deny(ErrorCode.FORBIDDEN, message)
+        return _forbidden(request, caller, f"token {caller.name!r} has role {caller.role.label}; "
+                                           f"{request.method} {route} needs {needed.label}")
     if known is not None and not route.startswith(DOWNLOADS_BY_UID):
         refusal = _out_of_scope(request, caller, needed=needed, route=route,
                                 namespace=request.match_info.get("namespace"))
