@@ -15,7 +15,10 @@ its log (level ``--log-level``, default info, as deployed) to a file in that dir
   written to after the whole answer is read), and the count of non-202 answers. The client runs
   in this process and shares the 2 cores with the server, so it is a lean one (:class:`Connection`,
   raw HTTP/1.1 on asyncio streams, ~0.1 ms of CPU per request where aiohttp's client took ~0.2 ms);
-  its CPU is reported as ``client_cpu_per_s``. Dispatch is reported
+  its CPU is reported as ``client_cpu_per_s``. ``event_log_fsync``: the window's WAL fsyncs, read
+  from the server's ``/metrics`` histogram before and after (count, mean, the bucket holding the
+  99th percentile, how many over 16 ms): every 2xx waits for one, so on a shared disk whose fsync
+  stalls now and then this is where the answer p99 goes. Dispatch is reported
   beside it: ``dispatched_in_window`` (events dispatched by the window's end / stored) and
   ``dispatch_catch_up_s`` (from the window's end until every stored event was dispatched): while
   deliveries keep arriving the dispatcher yields to them (see ``sensors.dispatcher``).
@@ -145,6 +148,38 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+FSYNC_METRIC = "gittrigger_event_log_fsync_duration_seconds"
+
+
+async def fsync_histogram(base: str) -> dict[str, float]:
+    """The server's event-log fsync histogram from ``/metrics``: cumulative count per bucket bound
+    (``"+Inf"`` included), plus ``"sum"``."""
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(f"{FSYNC_METRIC}_bucket"):
+            out[line.split('le="', 1)[1].split('"', 1)[0]] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith(f"{FSYNC_METRIC}_sum "):
+            out["sum"] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def fsync_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """The window's WAL fsyncs (every 2xx waits for one): count, mean, the bucket bound holding
+    the 99th percentile, and how many took over 16 ms. The disk's share of the answer latency."""
+    count = after["+Inf"] - before["+Inf"]
+    bounds = [b for b in after if b not in ("+Inf", "sum")]
+    p99_le = None
+    for bound in bounds:
+        if count and after[bound] - before[bound] >= 0.99 * count:
+            p99_le = float(bound) * 1e3
+            break
+    over_16 = count - (after["0.016"] - before["0.016"])
+    return {"count": int(count), "mean_ms": (after["sum"] - before["sum"]) / count * 1e3 if count else None,
+            "p99_le_ms": p99_le, "over_16ms": int(over_16)}
+
+
 @asynccontextmanager
 async def server(manifests: str, *, log_level: str, keep: bool,
                  profile: Path | None = None) -> AsyncIterator[str]:
@@ -248,6 +283,7 @@ async def throughput(base: str, *, clients: int, seconds: float) -> dict[str, An
     statuses: dict[int, int] = {}
     counter = iter(range(10**9))
     connections = [Connection(base) for _ in range(clients)]
+    fsyncs = await fsync_histogram(base)
     server_cpu = cpu_seconds(LAST_SERVER_PID[0])
     client_cpu = time.process_time()
     start = time.perf_counter()
@@ -271,6 +307,7 @@ async def throughput(base: str, *, clients: int, seconds: float) -> dict[str, An
     elapsed = time.perf_counter() - start
     server_cpu = cpu_seconds(LAST_SERVER_PID[0]) - server_cpu
     client_cpu = time.process_time() - client_cpu
+    fsync = fsync_figures(fsyncs, await fsync_histogram(base))
     stored, in_window = dispatch_counts(LAST_DATA_DIR[0])
     catch_up = await dispatch_catch_up(LAST_DATA_DIR[0])
     ordered = sorted(latencies)
@@ -278,7 +315,8 @@ async def throughput(base: str, *, clients: int, seconds: float) -> dict[str, An
             "p50_ms": percentile(ordered, 0.50) * 1e3, "p99_ms": percentile(ordered, 0.99) * 1e3,
             "non_202": sum(c for s, c in statuses.items() if s != 202), "statuses": statuses,
             "server_cpu_per_s": server_cpu / elapsed, "client_cpu_per_s": client_cpu / elapsed,
-            "stored": stored, "dispatched_in_window": in_window, "dispatch_catch_up_s": catch_up}
+            "event_log_fsync": fsync, "stored": stored, "dispatched_in_window": in_window,
+            "dispatch_catch_up_s": catch_up}
 
 
 async def at_rate(base: str, *, rate: float, seconds: float, connections: int) -> dict[str, Any]:
@@ -290,6 +328,7 @@ async def at_rate(base: str, *, rate: float, seconds: float, connections: int) -
     idle: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(connections):
         idle.put_nowait(Connection(base))
+    fsyncs = await fsync_histogram(base)
     server_cpu = cpu_seconds(LAST_SERVER_PID[0])
 
     async def one(n: int, due: float) -> None:
@@ -318,8 +357,9 @@ async def at_rate(base: str, *, rate: float, seconds: float, connections: int) -
             await idle.get_nowait().close()
     elapsed = time.perf_counter() - start
     server_cpu = cpu_seconds(LAST_SERVER_PID[0]) - server_cpu
+    fsync = fsync_figures(fsyncs, await fsync_histogram(base))
     ordered = sorted(latencies)
-    return {"deliveries": len(latencies), "achieved_per_s": len(latencies) / elapsed,
+    return {"deliveries": len(latencies), "achieved_per_s": len(latencies) / elapsed, "event_log_fsync": fsync,
             "p50_ms": percentile(ordered, 0.50) * 1e3, "p99_ms": percentile(ordered, 0.99) * 1e3,
             "max_ms": ordered[-1] * 1e3, "non_202": sum(c for s, c in statuses.items() if s != 202),
             "server_cpu_per_s": server_cpu / elapsed}
@@ -414,6 +454,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "deliveries": [r["deliveries"] for r in runs],
             "server_cpu_per_s": summary([r["server_cpu_per_s"] for r in runs]),
             "client_cpu_per_s": summary([r["client_cpu_per_s"] for r in runs]),
+            "event_log_fsync": [r["event_log_fsync"] for r in runs],
             "non_202": sum(r["non_202"] for r in runs),
             "statuses": [r["statuses"] for r in runs],
             "dispatched_in_window": [f"{r['dispatched_in_window']}/{r['stored']}" for r in runs],
@@ -431,6 +472,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "answer_p99_ms": {**summary([r["p99_ms"] for r in runs]), "target": TARGETS["answer_p99_ms"]},
             "answer_max_ms": summary([r["max_ms"] for r in runs]),
             "server_cpu_per_s": summary([r["server_cpu_per_s"] for r in runs]),
+            "event_log_fsync": [r["event_log_fsync"] for r in runs],
             "non_202": sum(r["non_202"] for r in runs),
         }
     if args.only in (None, "to_process"):

@@ -45,6 +45,7 @@ import functools
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -88,9 +89,10 @@ class SqliteEventLog:
     """The durable event log. Build it with :meth:`open`; end it with :meth:`close`."""
 
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utcnow,
-                 busy_timeout_s: float = 5.0) -> None:
+                 busy_timeout_s: float = 5.0, observe_sync: Callable[[float], None] | None = None) -> None:
         self.path = os.fspath(path)
         self._clock = clock
+        self._observe_sync = observe_sync
         self._busy_timeout_s = busy_timeout_s
         self._writer = _Connection("writer")
         self._reader = _Connection("reader")
@@ -105,9 +107,11 @@ class SqliteEventLog:
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, clock: Callable[[], datetime] = _utcnow,
-                   busy_timeout_s: float = 5.0) -> SqliteEventLog:
-        """Open (creating if needed) the log at ``path``; raises Unavailable when it cannot."""
-        self = cls(path, clock=clock, busy_timeout_s=busy_timeout_s)
+                   busy_timeout_s: float = 5.0, observe_sync: Callable[[float], None] | None = None) -> SqliteEventLog:
+        """Open (creating if needed) the log at ``path``; raises Unavailable when it cannot.
+
+        ``observe_sync`` is given the seconds of every WAL fsync (the metrics' histogram)."""
+        self = cls(path, clock=clock, busy_timeout_s=busy_timeout_s, observe_sync=observe_sync)
         await asyncio.to_thread(self._connect)
         return self
 
@@ -327,12 +331,15 @@ class SqliteEventLog:
         committed, fd = self._committed_seq, self._wal_fd
         if fd is None:
             raise Unavailable(f"event log {self.path} is closed")
+        started = time.perf_counter()
         try:
             await asyncio.to_thread(os.fsync, fd)
         except OSError as exc:
             log.error("event log fsync failed; the batch is answered 503", path=self.path, error=exc.strerror)
             raise Unavailable(f"event log {self.path}: fsync: {exc.strerror}") from exc
         self._durable_seq = max(self._durable_seq, committed)
+        if self._observe_sync is not None:
+            self._observe_sync(time.perf_counter() - started)
 
 
 def _newest_created(batch: Sequence[_Write[Any]], results: Sequence[Any]) -> int:

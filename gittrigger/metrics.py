@@ -20,6 +20,11 @@ Series:
   finished run to :meth:`phase_listener`, which only remembers its key; the next scrape reads
   each remembered run once from the store and observes its Pod nodes. Runs finished between two
   scrapes cost one store read each, and nothing is paid when nobody scrapes but a bounded set.
+- ``gittrigger_event_log_fsync_duration_seconds``: histogram of the event log's WAL fsyncs, each
+  making one group commit durable (every 2xx to a Git host waits for one), fed by
+  :meth:`Metrics.observe_event_log_fsync`; buckets 1 ms to 8.192 s, doubling, as etcd's
+  ``etcd_disk_wal_fsync_duration_seconds``: when answer latency rises, this says whether the disk
+  is why.
 - ``gittrigger_dispatch_queue_depth``: events in the log not yet dispatched (saturates at
   :data:`QUEUE_DEPTH_CAP`, read with ``EventLog.pending``).
 - ``gittrigger_engine_runs_active``: runs with a live worker in this process.
@@ -48,6 +53,7 @@ OUTCOMES: Final = ("accepted", "duplicate", "ignored", "rejected")
 STEP_BUCKETS: Final = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 FINISHED_PHASES: Final = frozenset({"Succeeded", "Failed", "Error"})
 QUEUE_DEPTH_CAP: Final = 1000
+FSYNC_BUCKETS: Final = tuple(0.001 * 2**i for i in range(14))  # 1 ms .. 8.192 s, as etcd's
 MAX_REMEMBERED: Final = 10_000  # finished runs waiting for a scrape; older ones are dropped
 
 
@@ -95,6 +101,7 @@ class Metrics:
         self._event_log: EventLog | None = None
         self._deliveries: Counter[tuple[str, str]] = Counter()
         self._steps = Histogram()
+        self._fsyncs = Histogram(FSYNC_BUCKETS)
         self._finished: dict[tuple[str, str], None] = {}  # insertion-ordered set
 
     def watch_event_log(self, event_log: EventLog) -> None:
@@ -103,6 +110,9 @@ class Metrics:
 
     def count_delivery(self, source: str, outcome: str) -> None:
         self._deliveries[(source, outcome)] += 1
+
+    def observe_event_log_fsync(self, seconds: float) -> None:
+        self._fsyncs.observe(seconds)
 
     async def phase_listener(self, namespace: str, name: str, phase: str, workflow: Any) -> None:
         """An engine PhaseListener: remember finished runs for the next scrape."""
@@ -122,7 +132,10 @@ class Metrics:
         phases = await self._phase_counts()
         _family(out, "gittrigger_workflows", "gauge", "Workflow runs in the store by phase.",
                 (({"phase": p}, float(n)) for p, n in sorted(phases.items())))
-        self._render_histogram(out)
+        _histogram(out, "gittrigger_step_duration_seconds",
+                   "Durations of finished Pod steps (finishedAt - startedAt).", self._steps)
+        _histogram(out, "gittrigger_event_log_fsync_duration_seconds",
+                   "Event log WAL fsyncs, each making a group commit of deliveries durable.", self._fsyncs)
         depth = await self._queue_depth()
         _family(out, "gittrigger_dispatch_queue_depth", "gauge",
                 f"Events stored but not yet dispatched (capped at {QUEUE_DEPTH_CAP}).",
@@ -168,17 +181,6 @@ class Metrics:
             log.warning("metrics: event log read failed", error=str(e))
             return None
 
-    def _render_histogram(self, out: list[str]) -> None:
-        name = "gittrigger_step_duration_seconds"
-        out.append(f"# HELP {name} Durations of finished Pod steps (finishedAt - startedAt).\n")
-        out.append(f"# TYPE {name} histogram\n")
-        h = self._steps
-        for bound, n in zip(h.bounds, h.buckets, strict=True):
-            out.append(f'{name}_bucket{{le="{_num(bound)}"}} {n}\n')
-        out.append(f'{name}_bucket{{le="+Inf"}} {h.count}\n')
-        out.append(f"{name}_sum {_num(h.sum)}\n")
-        out.append(f"{name}_count {h.count}\n")
-
 
 def pod_durations(nodes: Mapping[str, Any]) -> list[float]:
     """Seconds from ``startedAt`` to ``finishedAt`` of every finished Pod node."""
@@ -216,6 +218,16 @@ def _family(out: list[str], name: str, kind: str, help_text: str,
     for labels, value in samples:
         rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
         out.append(f"{name}{{{rendered}}} {_num(value)}\n" if rendered else f"{name} {_num(value)}\n")
+
+
+def _histogram(out: list[str], name: str, help_text: str, h: Histogram) -> None:
+    out.append(f"# HELP {name} {help_text}\n")
+    out.append(f"# TYPE {name} histogram\n")
+    for bound, n in zip(h.bounds, h.buckets, strict=True):
+        out.append(f'{name}_bucket{{le="{_num(bound)}"}} {n}\n')
+    out.append(f'{name}_bucket{{le="+Inf"}} {h.count}\n')
+    out.append(f"{name}_sum {_num(h.sum)}\n")
+    out.append(f"{name}_count {h.count}\n")
 
 
 def _escape(value: str) -> str:

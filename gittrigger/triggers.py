@@ -182,8 +182,10 @@ async def _start_triggers(
     # Resolving secrets may block (a file, the Kubernetes API): off the loop.
     registry = await asyncio.to_thread(EventSourceRegistry.from_manifests, sources, secrets=secrets)
     sensors = sensors_from_documents([(s, raw) for s, raw in documents if raw.get("kind") == "Sensor"])
-    event_log = await SqliteEventLog.open(data_dir / "events.db")
-    if (metrics := app.get(METRICS)) is not None:
+    metrics = app.get(METRICS)
+    event_log = await SqliteEventLog.open(
+        data_dir / "events.db", observe_sync=metrics.observe_event_log_fsync if metrics is not None else None)
+    if metrics is not None:
         metrics.watch_event_log(event_log)
         engine.add_phase_listener(metrics.phase_listener)
     load = webhooks.DeliveryLoad()

@@ -49,6 +49,16 @@ def test_every_delivery_was_accepted(report: dict[str, object]) -> None:
     assert section["deliveries"][0] > 0
 
 
+@pytest.mark.parametrize("section_name", ["throughput", "latency"])
+def test_the_event_log_fsyncs_of_the_window_are_reported(report: dict[str, object], section_name: str) -> None:
+    """Every stored delivery waited for a WAL fsync: the window has some, with a mean and a p99 bucket."""
+    section = report[section_name]
+    assert isinstance(section, dict)
+    [fsync] = section["event_log_fsync"]
+    assert fsync["count"] > 0 and fsync["mean_ms"] > 0 and fsync["p99_le_ms"] >= 1.0
+    assert 0 <= fsync["over_16ms"] <= fsync["count"]
+
+
 @pytest.mark.parametrize(("key", "target"), [("p50_ms", True), ("p90_ms", False), ("max_ms", False)],
                          ids=["p50", "p90", "max"])
 def test_to_process_reports_delays(report: dict[str, object], key: str, target: bool) -> None:

@@ -81,6 +81,25 @@ async def test_deliveries_are_counted_by_source_and_outcome(served: Any) -> None
     assert sum(v for k, v in samples.items() if k[0] == name) == 5  # the 404 is not a delivery
 
 
+async def test_event_log_fsyncs_are_observed(served: Any) -> None:
+    """Each group commit's WAL fsync lands in the histogram (etcd's buckets, 1 ms doubling to 8.192 s)."""
+    client, _ = served
+    name = "gittrigger_event_log_fsync_duration_seconds"
+    before = await scrape(client)
+    for key in ("k1", "k2"):
+        assert (await client.post("/build", data=b'{"a":1}', headers={"Idempotency-Key": key})).status == 202
+    after = await scrape(client)
+    count = value(after, f"{name}_count")
+    assert count is not None and count >= (value(before, f"{name}_count") or 0) + 2  # two deliveries, one at a time
+    assert value(after, f"{name}_bucket", le="+Inf") == count
+    assert [le for (n, labels), _ in after.items() if n == f"{name}_bucket"
+            for k, le in labels if k == "le"] == ["0.001", "0.002", "0.004", "0.008", "0.016", "0.032", "0.064",
+                                                  "0.128", "0.256", "0.512", "1.024", "2.048", "4.096", "8.192",
+                                                  "+Inf"]
+    sum_s = value(after, f"{name}_sum")
+    assert sum_s is not None and sum_s > 0
+
+
 async def test_gauges_and_step_histogram_after_a_run(served: Any) -> None:
     client, parts = served
     before = await scrape(client)
