@@ -15,19 +15,22 @@ queues ahead of a delivery waiting for its 2xx.
 
 A batch is committed on the event loop (one multi-row INSERT, its other writes, WAL with
 ``synchronous=NORMAL``: written to the OS, no fsync) and then made durable by an ``fsync`` of
-the WAL file in a thread, while the loop goes on reading the next deliveries. That is what
-``synchronous=FULL`` would do inside the commit, moved out of it: the WAL on disk then holds the
-batch's frames and commit record, which is what recovery replays. Measured under a flood (see
-bench/README.md), the commit in a worker thread took 3-4 ms of wall time for 0.9 ms of CPU (each
-statement gives up the GIL and then waits to win it back from the busy loop, and every delivery
-of the batch waited with it); on the loop it takes ~0.4 ms, and the fsync thread needs the GIL
-only to start and to return. The dispatcher sees an event only once it is durable
-(:meth:`pending` reads up to the last fsynced seq), so nothing runs for an event a power loss
-could still take back. The writer never waits for a lock on the loop (busy timeout 0): while
-another connection holds the write lock (an operator's ``sqlite3`` session) a batch is committed
-in a thread instead, waiting up to ``busy_timeout_s``. Reads (:meth:`pending`, the audit API) run
-in threads on a connection of their own, which WAL lets read beside the writer; WAL checkpoints
-in a thread on a third (see :meth:`_checkpoint`).
+the WAL file, done by a helper process (:mod:`gittrigger.fsyncer`) while the loop goes on
+reading the next deliveries. That is what ``synchronous=FULL`` would do inside the commit, moved
+out of it: the WAL on disk then holds the batch's frames and commit record, which is what
+recovery replays. Measured under a flood (see bench/README.md): the commit in a worker thread
+took 3-4 ms of wall time for 0.9 ms of CPU, because each statement gives up the GIL and then
+waits to win it back from the busy loop, and every delivery of the batch waited with it; on the
+loop it takes ~0.4 ms. An fsync in a worker thread had the same trouble (a 1.7 ms hand-off at
+the median, 8-10 ms at p99); the helper has its own interpreter. The dispatcher sees an event
+only once it is durable (:meth:`pending` reads up to the last fsynced seq), so nothing runs for
+an event a power loss could still take back.
+
+The writer never waits for a lock on the loop (busy timeout 0): while another connection holds
+the write lock (an operator's ``sqlite3`` session) a batch is committed in a thread instead,
+waiting up to ``busy_timeout_s``. Reads (:meth:`pending`, the audit API) run in threads on a
+connection of their own, which WAL lets read beside the writer; WAL checkpoints in a thread on a
+third (see :meth:`_checkpoint`).
 
 :meth:`pending` parses events from their stored JSON (through :mod:`workflows.jsontext`). Keeping
 the edge's parsed events for the dispatcher instead saved that parse but cost more: during a
@@ -45,7 +48,6 @@ import functools
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -53,6 +55,7 @@ from typing import Any, Final, Generic, Self, TypeVar
 
 import structlog
 
+from gittrigger.fsyncer import Fsyncer, HelperGone
 from sensors.eventlog import AuditEntry, StoredEvent
 from sensors.events import Event
 from workflows import jsontext
@@ -102,6 +105,7 @@ class SqliteEventLog:
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoints = _Connection("checkpoints")
         self._wal_fd: int | None = None  # the writer's WAL file, for the fsync that makes a batch durable
+        self._fsyncer: Fsyncer | None = None
         self._committed_seq = 0  # the newest event committed ...
         self._durable_seq = 0  # ... and the newest known to be on disk (what the dispatcher may see)
 
@@ -113,12 +117,20 @@ class SqliteEventLog:
         ``observe_sync`` is given the seconds of every WAL fsync (the metrics' histogram)."""
         self = cls(path, clock=clock, busy_timeout_s=busy_timeout_s, observe_sync=observe_sync)
         await asyncio.to_thread(self._connect)
+        assert self._wal_fd is not None
+        try:
+            self._fsyncer = await Fsyncer.start(self._wal_fd, name=self.path + "-wal")
+        except HelperGone as exc:
+            await asyncio.to_thread(self._disconnect)
+            raise Unavailable(f"event log {self.path}: fsync helper: {exc}") from exc
         return self
 
     async def close(self) -> None:
         """Close the connections; call once no other call is in flight. Idempotent."""
         if self._checkpointer is not None:
             await asyncio.gather(self._checkpointer, return_exceptions=True)
+        if self._fsyncer is not None:
+            await self._fsyncer.close()
         await asyncio.to_thread(self._disconnect)
 
     async def __aenter__(self) -> Self:
@@ -327,15 +339,19 @@ class SqliteEventLog:
             _waiting, transaction, timeout_ms=int(self._busy_timeout_s * 1000)), self.path)
 
     async def _sync(self) -> None:
-        """fsync the WAL (in a thread): everything committed before this call is then durable."""
-        committed, fd = self._committed_seq, self._wal_fd
-        if fd is None:
+        """fsync the WAL (by the helper process): everything committed before this call is then durable."""
+        committed, fsyncer = self._committed_seq, self._fsyncer
+        if fsyncer is None:
             raise Unavailable(f"event log {self.path} is closed")
         try:
-            seconds = await asyncio.to_thread(_timed_fsync, fd)
+            seconds = await fsyncer.fsync()
         except OSError as exc:
             log.error("event log fsync failed; the batch is answered 503", path=self.path, error=exc.strerror)
             raise Unavailable(f"event log {self.path}: fsync: {exc.strerror}") from exc
+        except HelperGone as exc:
+            log.error("event log fsync helper unavailable; the batch is answered 503", path=self.path,
+                      error=str(exc))
+            raise Unavailable(f"event log {self.path}: fsync helper: {exc}") from exc
         self._durable_seq = max(self._durable_seq, committed)
         if self._observe_sync is not None:
             self._observe_sync(seconds)
@@ -345,13 +361,6 @@ def _newest_created(batch: Sequence[_Write[Any]], results: Sequence[Any]) -> int
     """The highest seq of an event the batch created (0 when it created none)."""
     return max((result[0].seq for item, result in zip(batch, results, strict=True)
                 if isinstance(item.op, _Insert) and result[1]), default=0)
-
-
-def _timed_fsync(fd: int) -> float:
-    """``os.fsync(fd)``; returns its seconds (the disk's, not the thread hand-off's)."""
-    started = time.perf_counter()
-    os.fsync(fd)
-    return time.perf_counter() - started
 
 
 def _fsync_dir(path: str) -> None:

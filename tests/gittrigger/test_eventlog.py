@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -421,24 +420,22 @@ async def test_a_lock_held_past_the_busy_timeout_is_unavailable(tmp_path: Path) 
         await log.close()
 
 
-async def test_an_append_is_answered_and_dispatchable_only_after_the_wal_fsync(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The batch is committed on the loop, then fsynced in a thread: until that fsync returns the
+async def test_an_append_is_answered_and_dispatchable_only_after_the_wal_fsync(tmp_path: Path) -> None:
+    """The batch is committed on the loop, then fsynced by the helper: until that fsync returns the
     caller has no answer (no 2xx) and pending() does not offer the event to the dispatcher, though
     the audit API can already read its row."""
-    from gittrigger import eventlog
-
     log = await SqliteEventLog.open(tmp_path / "events.db")
-    gate = threading.Event()
-    synced: list[int] = []
-    real_fsync = os.fsync
+    assert log._fsyncer is not None
+    gate = asyncio.Event()
+    synced: list[float] = []
+    real_fsync = log._fsyncer.fsync
 
-    def slow_fsync(fd: int) -> None:
-        gate.wait(10)
-        real_fsync(fd)
-        synced.append(fd)
+    async def held_fsync() -> float:
+        await gate.wait()
+        synced.append(await real_fsync())
+        return synced[-1]
 
-    monkeypatch.setattr(eventlog.os, "fsync", slow_fsync)
+    log._fsyncer.fsync = held_fsync  # type: ignore[method-assign]
     try:
         append = asyncio.create_task(log.append(event(), source_kind="github", delivery_id="d1", received_at=T0))
         for _ in range(200):
@@ -449,30 +446,28 @@ async def test_an_append_is_answered_and_dispatchable_only_after_the_wal_fsync(
         assert not append.done() and await log.pending() == []  # not durable yet
         gate.set()
         stored, created = await asyncio.wait_for(append, 10)
-        assert created and synced
+        assert created and synced and synced[0] >= 0
         assert [p.seq for p in await log.pending()] == [stored.seq]
     finally:
         gate.set()
         await log.close()
 
 
-async def test_a_failed_fsync_answers_unavailable_and_the_redelivery_finds_the_event(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failed_fsync_answers_unavailable_and_the_redelivery_finds_the_event(tmp_path: Path) -> None:
     """fsync fails: every caller of the batch gets Unavailable (503, the host retries). The rows
     were committed, so the retry is a redelivery answered with the original, and the event is
     dispatched once a later fsync succeeds."""
-    from gittrigger import eventlog
-
     log = await SqliteEventLog.open(tmp_path / "events.db")
-    real_fsync = os.fsync
+    assert log._fsyncer is not None
+    real_fsync = log._fsyncer.fsync
     failing = [True]
 
-    def flaky_fsync(fd: int) -> None:
+    async def flaky_fsync() -> float:
         if failing[0]:
             raise OSError(5, "Input/output error")
-        real_fsync(fd)
+        return await real_fsync()
 
-    monkeypatch.setattr(eventlog.os, "fsync", flaky_fsync)
+    log._fsyncer.fsync = flaky_fsync  # type: ignore[method-assign]
     try:
         with pytest.raises(Unavailable, match="fsync: Input/output error"):
             await log.append(event(), source_kind="github", delivery_id="d1", received_at=T0)
@@ -481,6 +476,24 @@ async def test_a_failed_fsync_answers_unavailable_and_the_redelivery_finds_the_e
         stored, created = await log.append(event("e1-again"), source_kind="github", delivery_id="d1", received_at=T0)
         assert not created and stored.event.context.id == "e1"
         assert [p.event.context.id for p in await log.pending()] == ["e1"]
+    finally:
+        await log.close()
+
+
+async def test_a_killed_fsync_helper_is_replaced_and_the_batch_still_answered(tmp_path: Path) -> None:
+    """SIGKILL the helper process: the next batch's fsync starts another one and retries, so the
+    delivery is answered normally (fsync is idempotent); the old process is gone."""
+    log = await SqliteEventLog.open(tmp_path / "events.db")
+    assert log._fsyncer is not None
+    try:
+        await log.append(event("e0"), source_kind="github", delivery_id="d0", received_at=T0)
+        first = log._fsyncer.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await asyncio.sleep(0.05)
+        _, created = await log.append(event(), source_kind="github", delivery_id="d1", received_at=T0)
+        assert created and log._fsyncer.pid not in (None, first)
+        assert [p.event.context.id for p in await log.pending()] == ["e0", "e1"]
     finally:
         await log.close()
 
