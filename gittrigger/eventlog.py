@@ -15,7 +15,7 @@ queues ahead of a delivery waiting for its 2xx.
 
 A batch is committed on the event loop (one multi-row INSERT, its other writes, WAL with
 ``synchronous=NORMAL``: written to the OS, no fsync) and then made durable by an ``fsync`` of
-the WAL file, done by a helper process (:mod:`gittrigger.fsyncer`) while the loop goes on
+the WAL file (``fdatasync``, by a helper process: :mod:`gittrigger.fsyncer`) while the loop goes on
 reading the next deliveries. That is what ``synchronous=FULL`` would do inside the commit, moved
 out of it: the WAL on disk then holds the batch's frames and commit record, which is what
 recovery replays. Measured under a flood (see bench/README.md): the commit in a worker thread
@@ -97,13 +97,13 @@ class SqliteEventLog:
         self._clock = clock
         self._observe_sync = observe_sync
         self._busy_timeout_s = busy_timeout_s
-        self._writer = _Connection("writer")
-        self._reader = _Connection("reader")
+        self._writer = _Connection()
+        self._reader = _Connection()
         self._writes: list[_Write[Any]] = []
         self._committer: asyncio.Task[None] | None = None
         self._unchecked = 0  # writes committed since the last checkpoint began
         self._checkpointer: asyncio.Task[None] | None = None
-        self._checkpoints = _Connection("checkpoints")
+        self._checkpoints = _Connection()
         self._wal_fd: int | None = None  # the writer's WAL file, for the fsync that makes a batch durable
         self._fsyncer: Fsyncer | None = None
         self._committed_seq = 0  # the newest event committed ...
@@ -239,6 +239,7 @@ class SqliteEventLog:
 
     def _connect(self) -> None:
         writer = self._open_connection()
+        reader: sqlite3.Connection | None = None
         try:
             writer.execute("PRAGMA journal_mode=WAL")
             writer.executescript(_SCHEMA)
@@ -247,13 +248,21 @@ class SqliteEventLog:
             newest = writer.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
             reader = self._open_connection()
             reader.execute("PRAGMA query_only=1")
-            self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
-            _fsync_dir(os.path.dirname(os.path.abspath(self.path)))  # the WAL's own directory entry
-        except (sqlite3.Error, OSError) as exc:
-            writer.close()
+            wal_fd = os.open(self.path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
+        except (sqlite3.Error, OSError, Unavailable) as exc:
+            for conn in (reader, writer):
+                if conn is not None:
+                    conn.close()
+            if isinstance(exc, Unavailable):
+                raise
             raise Unavailable(f"event log {self.path}: {exc}") from exc
-        self._writer.conn, self._reader.conn = writer, reader
+        self._writer.conn, self._reader.conn, self._wal_fd = writer, reader, wal_fd
         self._committed_seq = self._durable_seq = newest
+        try:
+            _fsync_dir(os.path.dirname(os.path.abspath(self.path)))  # the WAL's own directory entry
+        except OSError as exc:
+            self._disconnect()
+            raise Unavailable(f"event log {self.path}: {exc}") from exc
 
     def _open_connection(self) -> sqlite3.Connection:
         try:
@@ -378,8 +387,7 @@ class _Locked(Exception):
 class _Connection:
     """One sqlite3 connection and the lock that keeps it to one thread at a time."""
 
-    def __init__(self, role: str) -> None:
-        self.role = role
+    def __init__(self) -> None:
         self.lock = threading.Lock()
         self.conn: sqlite3.Connection | None = None
 
