@@ -49,12 +49,13 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Generic, Self, TypeVar
 
 import structlog
 
+from gittrigger import eventrows
 from gittrigger.fsyncer import Fsyncer, HelperGone
 from sensors.eventlog import AuditEntry, StoredEvent
 from sensors.events import Event
@@ -64,23 +65,6 @@ from workflows.errors import NotFound, Unavailable, WorkflowError
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, source_name TEXT NOT NULL,
-    event_name TEXT NOT NULL, source_kind TEXT NOT NULL, delivery_id TEXT, received_at TEXT NOT NULL,
-    dispatched INTEGER NOT NULL DEFAULT 0, dispatched_at TEXT, body TEXT NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS events_delivery ON events (source_name, delivery_id);
-CREATE INDEX IF NOT EXISTS events_by_id ON events (event_id, seq);
-CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE dispatched = 0;
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
-    detail TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_by_event ON audit (seq, id);
-CREATE TABLE IF NOT EXISTS rejections (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, source_kind TEXT NOT NULL, source_name TEXT NOT NULL,
-    event_name TEXT NOT NULL, delivery_id TEXT, reason TEXT NOT NULL, received_at TEXT NOT NULL);
-"""
-_COLUMNS: Final = "seq, source_kind, delivery_id, received_at, dispatched, body"
 CHECKPOINT_WRITES: Final = 1000  # writes between WAL checkpoints (~SQLite's own 1000-page default)
 
 
@@ -148,7 +132,7 @@ class SqliteEventLog:
         Writes arriving while a commit is in flight are committed together in the next
         transaction (group commit): one fsync for many deliveries, each answered only after it.
         """
-        return await self._write(_Insert(event=event, source_kind=source_kind, delivery_id=delivery_id,
+        return await self._write(eventrows.Insert(event=event, source_kind=source_kind, delivery_id=delivery_id,
                                          received_at=received_at, body=event.to_cloudevent_json()))
 
     async def reject(self, *, source_kind: str, event_source_name: str, event_name: str,
@@ -159,7 +143,7 @@ class SqliteEventLog:
             conn.execute(
                 "INSERT INTO rejections (source_kind, source_name, event_name, delivery_id, reason,"
                 " received_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (source_kind, event_source_name, event_name, delivery_id, reason, _iso(received_at)))
+                (source_kind, event_source_name, event_name, delivery_id, reason, eventrows.iso(received_at)))
 
         try:
             await self._write(write)
@@ -175,15 +159,15 @@ class SqliteEventLog:
 
         def read(conn: sqlite3.Connection) -> list[StoredEvent]:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE dispatched = 0 AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-                (after_seq, durable, limit)).fetchall()
-            return _with_audits(conn, [_stored(r) for r in rows])
+                f"SELECT {eventrows.COLUMNS} FROM events WHERE dispatched = 0 AND seq > ? AND seq <= ?"
+                " ORDER BY seq LIMIT ?", (after_seq, durable, limit)).fetchall()
+            return eventrows.with_audits(conn, [eventrows.stored(r) for r in rows])
 
         return await self._run(read)
 
     async def mark_dispatched(self, seq: int) -> None:
         """Flag ``seq`` dispatched, at the clock's time (a no-op for an unknown seq)."""
-        at = _iso(self._clock())
+        at = eventrows.iso(self._clock())
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE events SET dispatched = 1, dispatched_at = ? WHERE seq = ?", (at, seq))
@@ -196,7 +180,7 @@ class SqliteEventLog:
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO audit (seq, at, kind, detail) VALUES (?, ?, ?, ?)",
-                         (seq, _iso(entry.at), entry.kind, detail))
+                         (seq, eventrows.iso(entry.at), entry.kind, detail))
 
         await self._write(write)
 
@@ -204,9 +188,9 @@ class SqliteEventLog:
         """The newest event with context id ``event_id`` (a replay may reuse it), with its audit trail."""
 
         def read(conn: sqlite3.Connection) -> StoredEvent | None:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE event_id = ? ORDER BY seq DESC LIMIT 1",
+            row = conn.execute(f"SELECT {eventrows.COLUMNS} FROM events WHERE event_id = ? ORDER BY seq DESC LIMIT 1",
                                (event_id,)).fetchone()
-            return None if row is None else _with_audit(conn, _stored(row))
+            return None if row is None else eventrows.with_audit(conn, eventrows.stored(row))
 
         found = await self._run(read)
         if found is None:
@@ -217,9 +201,9 @@ class SqliteEventLog:
         """Newest first, with audit trails; page with ``before_seq``."""
 
         def read(conn: sqlite3.Connection) -> list[StoredEvent]:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            rows = conn.execute(f"SELECT {eventrows.COLUMNS} FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?",
                                 (before_seq if before_seq is not None else 2**63 - 1, limit)).fetchall()
-            return _with_audits(conn, [_stored(r) for r in rows])
+            return eventrows.with_audits(conn, [eventrows.stored(r) for r in rows])
 
         return await self._run(read)
 
@@ -242,7 +226,7 @@ class SqliteEventLog:
         reader: sqlite3.Connection | None = None
         try:
             writer.execute("PRAGMA journal_mode=WAL")
-            writer.executescript(_SCHEMA)
+            writer.executescript(eventrows.SCHEMA)
             writer.execute("PRAGMA busy_timeout=0")  # on the loop: never wait for a lock (see _commit)
             writer.execute("PRAGMA synchronous=NORMAL")  # the batch's fsync is _sync's, off the loop
             newest = writer.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
@@ -339,7 +323,7 @@ class SqliteEventLog:
 
     async def _commit(self, batch: Sequence[_Write[Any]]) -> Sequence[Any]:
         """One transaction for ``batch``: here on the loop, or in a thread if the database is locked."""
-        transaction = functools.partial(_transaction, batch=batch)
+        transaction = functools.partial(eventrows.transaction, ops=[item.op for item in batch])
         try:
             return self._writer.call(transaction, self.path)
         except _Locked:
@@ -369,7 +353,7 @@ class SqliteEventLog:
 def _newest_created(batch: Sequence[_Write[Any]], results: Sequence[Any]) -> int:
     """The highest seq of an event the batch created (0 when it created none)."""
     return max((result[0].seq for item, result in zip(batch, results, strict=True)
-                if isinstance(item.op, _Insert) and result[1]), default=0)
+                if isinstance(item.op, eventrows.Insert) and result[1]), default=0)
 
 
 def _fsync_dir(path: str) -> None:
@@ -431,114 +415,3 @@ def _waiting(fn: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection, *,
 class _Write(Generic[T]):
     op: Callable[[sqlite3.Connection], T]
     future: asyncio.Future[T]
-
-
-def _transaction(conn: sqlite3.Connection, *, batch: Sequence[_Write[Any]]) -> list[Any]:
-    """Every write of a batch in one transaction (one fsync); all of them or none.
-
-    The batch's event inserts go first, as one multi-row statement per :data:`INSERT_CHUNK` rather
-    than one each: a statement's cost is mostly the trip into SQLite, and this runs on the loop.
-    """
-    results: list[Any] = [None] * len(batch)
-    inserts = [(i, item.op) for i, item in enumerate(batch) if isinstance(item.op, _Insert)]
-    with conn:
-        for start in range(0, len(inserts), INSERT_CHUNK):
-            chunk = inserts[start:start + INSERT_CHUNK]
-            for (i, _), result in zip(chunk, _insert_all(conn, [op for _, op in chunk]), strict=True):
-                results[i] = result
-        for i, item in enumerate(batch):
-            if not isinstance(item.op, _Insert):
-                results[i] = item.op(conn)
-    return results
-
-
-INSERT_CHUNK: Final = 500  # rows per INSERT: 7 parameters each, well under SQLite's 32766
-_INSERT_SQL: Final = ("INSERT OR IGNORE INTO events (event_id, source_name, event_name, source_kind,"
-                      " delivery_id, received_at, body) VALUES ")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Insert:
-    """One event to store; a known ``(source_name, delivery_id)`` yields the stored original."""
-
-    event: Event
-    source_kind: str
-    delivery_id: str | None
-    received_at: datetime
-    body: str
-
-    def params(self) -> tuple[Any, ...]:
-        return (self.event.context.id, self.event.event_source_name, self.event.event_name, self.source_kind,
-                self.delivery_id, _iso(self.received_at), self.body)
-
-    def created(self, seq: int) -> tuple[StoredEvent, bool]:
-        return StoredEvent(seq=seq, event=self.event, source_kind=self.source_kind, delivery_id=self.delivery_id,
-                           received_at=self.received_at), True
-
-    def original(self, conn: sqlite3.Connection) -> tuple[StoredEvent, bool]:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE source_name = ? AND delivery_id = ?",
-                           (self.event.event_source_name, self.delivery_id)).fetchone()
-        return _with_audit(conn, _stored(row)), False
-
-    def __call__(self, conn: sqlite3.Connection) -> tuple[StoredEvent, bool]:
-        return _insert_all(conn, [self])[0]
-
-
-def _insert_all(conn: sqlite3.Connection, inserts: Sequence[_Insert]) -> list[tuple[StoredEvent, bool]]:
-    """Insert ``inserts`` with one statement; each is (stored, created), in order.
-
-    When every row went in (the common case) their seqs are the ``len(inserts)`` consecutive ones
-    ending at the last rowid: one statement under the write lock, each new row one past the
-    largest. Otherwise (a redelivery, perhaps of a delivery in this same batch) the new rows are
-    the ``rowcount`` newest; an insert claims the first unclaimed new row with its keys, and the
-    rest are duplicates, answered with the stored original.
-    """
-    cur = conn.execute(_INSERT_SQL + ",".join(["(?,?,?,?,?,?,?)"] * len(inserts)),
-                       [value for insert in inserts for value in insert.params()])
-    inserted = cur.rowcount
-    if inserted == len(inserts):
-        assert cur.lastrowid is not None
-        first = cur.lastrowid - inserted + 1
-        return [insert.created(first + i) for i, insert in enumerate(inserts)]
-    new: dict[tuple[str, str, str | None], list[int]] = {}
-    for seq, event_id, source_name, delivery_id in conn.execute(
-            "SELECT seq, event_id, source_name, delivery_id FROM events ORDER BY seq DESC LIMIT ?", (inserted,)):
-        new.setdefault((event_id, source_name, delivery_id), []).insert(0, seq)
-    out = []
-    for insert in inserts:
-        seqs = new.get((insert.event.context.id, insert.event.event_source_name, insert.delivery_id))
-        out.append(insert.created(seqs.pop(0)) if seqs else insert.original(conn))
-    return out
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
-def _stored(row: tuple[Any, ...]) -> StoredEvent:
-    seq, source_kind, delivery_id, received_at, dispatched, body = row
-    event = Event.from_json(body)
-    return StoredEvent(seq=seq, event=event, source_kind=source_kind, delivery_id=delivery_id,
-                       received_at=datetime.fromisoformat(received_at), dispatched=bool(dispatched))
-
-
-def _entries(conn: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, list[AuditEntry]]:
-    out: dict[int, list[AuditEntry]] = {}
-    if not seqs:
-        return out
-    marks = ",".join("?" * len(seqs))
-    for seq, at, kind, detail in conn.execute(
-            f"SELECT seq, at, kind, detail FROM audit WHERE seq IN ({marks}) ORDER BY seq, id", tuple(seqs)):
-        out.setdefault(seq, []).append(AuditEntry(at=datetime.fromisoformat(at), kind=kind,
-                                                  detail=jsontext.loads(detail, lenient=True)))
-    return out
-
-
-def _with_audits(conn: sqlite3.Connection, events: list[StoredEvent]) -> list[StoredEvent]:
-    entries = _entries(conn, [e.seq for e in events])
-    return [replace(e, audit=tuple(entries.get(e.seq, ()))) for e in events]
-
-
-def _with_audit(conn: sqlite3.Connection, event: StoredEvent) -> StoredEvent:
-    return _with_audits(conn, [event])[0]
-

@@ -171,16 +171,16 @@ async def test_sqlite_errors_become_unavailable(tmp_path: Path) -> None:
 
 def count_commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the event log's transactions from now on (each write batch is one)."""
-    from gittrigger import eventlog
+    from gittrigger import eventrows
 
     commits = [0]
-    real = eventlog._transaction
+    real = eventrows.transaction
 
-    def counting(conn: Any, *, batch: Any) -> Any:
+    def counting(conn: Any, *, ops: Any) -> Any:
         commits[0] += 1
-        return real(conn, batch=batch)
+        return real(conn, ops=ops)
 
-    monkeypatch.setattr(eventlog, "_transaction", counting)
+    monkeypatch.setattr(eventrows, "transaction", counting)
     return commits
 
 
@@ -348,9 +348,9 @@ async def test_a_batch_of_appends_answers_each_like_one_at_a_time(
     """Every append of a batch gets what it would alone: created with the seq its row really has,
     or (a redelivery, also of one earlier in the same batch) the stored original. ``chunk`` 2
     splits the batch across several INSERT statements."""
-    from gittrigger import eventlog
+    from gittrigger import eventrows
 
-    monkeypatch.setattr(eventlog, "INSERT_CHUNK", chunk)
+    monkeypatch.setattr(eventrows, "INSERT_CHUNK", chunk)
     log = await SqliteEventLog.open(tmp_path / "events.db")
     try:
         for event_id, source, delivery in before:
