@@ -10,7 +10,8 @@ interpreter: the loop writes one byte to its stdin and reads one line back when 
 readable. On Linux ``fsync`` flushes the file (the inode), whichever descriptor wrote it, so the
 child syncs the descriptor it inherited (``pass_fds``). It calls ``fdatasync``, as SQLite's own
 WAL sync does on Linux (and etcd's): the data and the size that reaches it, not the timestamps,
-so a WAL rewritten in place after a checkpoint costs no journal commit.
+so a WAL rewritten in place after a checkpoint costs no journal commit (``fsync`` where there is
+no ``fdatasync``, as on macOS).
 
 Protocol, one request at a time: the loop writes ``s``; the child answers ``ok <seconds>`` or
 ``err <errno> <message>``. The child is ``python -I -S -c`` (isolated, no site: only ``os``,
@@ -34,11 +35,12 @@ log = structlog.get_logger(__name__)
 _CHILD: Final = """
 import os, sys, time
 fd = int(sys.argv[1])
+sync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 requests, answers = sys.stdin.buffer.raw, sys.stdout.buffer.raw
 while requests.read(1):
     started = time.perf_counter()
     try:
-        os.fdatasync(fd)
+        sync(fd)
     except OSError as exc:
         answers.write(b"err %d %s\\n" % (exc.errno or 0, (exc.strerror or "").encode()))
     else:

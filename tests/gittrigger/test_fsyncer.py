@@ -117,3 +117,18 @@ def test_the_helper_exits_when_its_server_is_sigkilled(tmp_path: Path) -> None:
     while alive(helper) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not alive(helper)
+
+
+def test_without_fdatasync_the_child_uses_fsync(tmp_path: Path) -> None:
+    """macOS has no os.fdatasync: the child script falls back to os.fsync instead of failing."""
+    from gittrigger.fsyncer import _CHILD
+
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    try:
+        script = f"import os, sys\ndel os.fdatasync\nsys.argv = ['child', '{fd}']\n" + _CHILD
+        proc = subprocess.run([sys.executable, "-I", "-S", "-c", script], input=b"ss", capture_output=True,
+                              pass_fds=(fd,), timeout=30, check=False)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == [b"ok", b"ok"]
