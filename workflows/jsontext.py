@@ -17,8 +17,8 @@ a third), and the standard library takes over wherever orjson's answer would dif
   ``null``: :func:`loads` never produces them.
 - :func:`loads` is ``json.loads`` for JSON documents, except that ``NaN``, ``Infinity`` and
   numbers too large for a double are refused (they are not JSON; Go, and so Argo, refuses them
-XX Errors are the standard library's ``JSONDecodeError``
-  (or ``UnicodeDecodeError`` for bytes that are not UTF-8), with its line and column.
+  too). Errors are the standard library's ``JSONDecodeError`` (or ``UnicodeDecodeError`` for
+  bytes that are not UTF-8), with its line and column.
 """
 
 from __future__ import annotations
