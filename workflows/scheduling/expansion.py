@@ -114,6 +114,8 @@ def expand(step: Step, *, path: str, scope: Mapping[str, str] | None = None) -> 
     """Expand one step or task; its children are named ``name(i:item)`` and have ``{{item}}`` resolved."""
     items = items_of(step, path=path)
     raw = {k: v for k, v in step.raw.items() if k not in _EXPANSION_KEYS}
+    # Artifact `from`s were resolved on the parent (the raw form still names them): children keep those.
+    resolved = {a.name: a for a in step.arguments.artifacts}
     out: list[Expanded] = []
     for i, item in enumerate(items):
         local, desc = item_scope(item)
@@ -123,8 +125,6 @@ def expand(step: Step, *, path: str, scope: Mapping[str, str] | None = None) -> 
         child_raw["name"] = name
         child = wire.parse_step(child_raw, path=path)
         if child.arguments.artifacts:
-            # Artifact `from`s were resolved on the parent (the raw form still names them): keep those.
-            resolved = {a.name: a for a in step.arguments.artifacts}
             arts = tuple(
                 resolved.get(a.name, a) if (a.from_ or a.from_expression) else a for a in child.arguments.artifacts
             )
