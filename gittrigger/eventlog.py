@@ -133,7 +133,7 @@ class SqliteEventLog:
         transaction (group commit): one fsync for many deliveries, each answered only after it.
         """
         return await self._write(eventrows.Insert(event=event, source_kind=source_kind, delivery_id=delivery_id,
-                                         received_at=received_at, body=event.to_cloudevent_json()))
+                                                  received_at=received_at, body=event.to_cloudevent_json()))
 
     async def reject(self, *, source_kind: str, event_source_name: str, event_name: str,
                      delivery_id: str | None, reason: str, received_at: datetime) -> None:
@@ -154,7 +154,6 @@ class SqliteEventLog:
     async def pending(self, *, limit: int = 100, after_seq: int = 0) -> Sequence[StoredEvent]:
         """Undispatched events after ``after_seq``, oldest first, with their audit trails (what was
         done before a crash). Only durable ones: an event committed but not yet fsynced waits."""
-
         durable = self._durable_seq
 
         def read(conn: sqlite3.Connection) -> list[StoredEvent]:
